@@ -1,0 +1,109 @@
+"""Reading photos from disk into RGB arrays, robust to the formats people actually have.
+
+Handles 16-bit, RGBA/LA (composited on white), palette and CMYK images, decodes very large JPEGs at
+reduced size and bounds every image's longer side, so one huge photo cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_SIDE = 4096  # longer side kept when reading; larger photos are downscaled on decode
+
+# A 12000x9000 photo is a legitimate input: it is decoded downscaled, so lift Pillow's bomb guard
+# to 4x its default and keep the guard against absurd sizes.
+Image.MAX_IMAGE_PIXELS = 4 * 89_478_485
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be decoded as an image."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under `folder` (recursive), sorted, matched by extension (case-insensitive)."""
+    return sorted(
+        p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def array_sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; transparency is composited on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grayscale: scale by the actual range so 16-bit data keeps its contrast
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max() > 255 else 255.0
+        return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8)).convert(
+            "RGB"
+        )
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        span = max(values.max() - values.min(), 1e-12)
+        scaled = ((values - values.min()) / span * 255.0).astype(np.uint8)
+        return Image.fromarray(scaled).convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def read_rgb(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3), EXIF-rotated, longer side at most `max_side`.
+
+    Raises:
+        UnreadableImage: the file is not a decodable image (corrupt, truncated, not an image).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
+                image = ImageOps.exif_transpose(image)
+                if max(image.size) > max_side:
+                    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                image.load()
+                rgb = _to_rgb(image)
+                return np.asarray(rgb, dtype=np.uint8).copy()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UnreadableImage(f"{path}: {reason}") from error
+
+
+def is_grayscale(rgb: np.ndarray, tolerance: int = 6) -> bool:
+    """True when the photo carries no colour (channels equal up to compression noise)."""
+    small = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)].astype(np.int16)
+    spread = small.max(axis=-1) - small.min(axis=-1)
+    return float(np.percentile(spread, 99)) <= tolerance
+
+
+def fit_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the shorter side is `size`, then centre-crop to `size` x `size`."""
+    image = Image.fromarray(rgb)
+    return np.asarray(ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a uint8 image (H, W[, C]) with Lanczos filtering."""
+    return np.asarray(
+        Image.fromarray(array).resize((width, height), Image.Resampling.LANCZOS), dtype=np.uint8
+    )

@@ -1,0 +1,71 @@
+"""Colorization quality on validation photos, computed with scikit-image and numpy.
+
+- PSNR and SSIM on RGB in [0, 1].
+- Mean CIEDE2000 colour difference (ΔE00) between predicted and true LAB.
+- Colourfulness (Hasler & Süsstrunk 2003) of the prediction and of the truth.
+- AuC of the a/b error curve (Zhang et al. 2016): the share of pixels whose a/b error (Euclidean,
+  LAB units) is within a threshold, averaged over thresholds 0..150; 1.0 is perfect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage import color
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+AUC_MAX_THRESHOLD = 150
+
+
+def psnr(true_rgb: np.ndarray, pred_rgb: np.ndarray) -> float:
+    return float(peak_signal_noise_ratio(true_rgb, pred_rgb, data_range=1.0))
+
+
+def ssim(true_rgb: np.ndarray, pred_rgb: np.ndarray) -> float:
+    window = min(7, *true_rgb.shape[:2])
+    window -= 1 - window % 2  # odd
+    return float(
+        structural_similarity(
+            true_rgb, pred_rgb, channel_axis=-1, data_range=1.0, win_size=max(window, 3)
+        )
+    )
+
+
+def delta_e2000(true_lab: np.ndarray, pred_lab: np.ndarray) -> float:
+    return float(np.mean(color.deltaE_ciede2000(true_lab, pred_lab)))
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    """Hasler & Süsstrunk colourfulness of RGB in [0, 1], on the usual 0..255 scale."""
+    rgb = np.asarray(rgb, dtype=np.float64) * 255.0
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg = red - green
+    yb = 0.5 * (red + green) - blue
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def ab_error_auc(
+    true_ab: np.ndarray, pred_ab: np.ndarray, max_threshold: int = AUC_MAX_THRESHOLD
+) -> float:
+    errors = np.linalg.norm(np.asarray(true_ab, np.float64) - pred_ab, axis=-1).ravel()
+    thresholds = np.arange(max_threshold + 1)
+    within = np.searchsorted(np.sort(errors), thresholds, side="right") / errors.size
+    return float(within.mean())
+
+
+def colorization_metrics(true_lab: np.ndarray, pred_lab: np.ndarray) -> dict[str, float]:
+    """Metrics averaged over photos; inputs are LAB float arrays (N, H, W, 3)."""
+    rows = []
+    for truth, pred in zip(true_lab, pred_lab, strict=True):
+        true_rgb = np.clip(color.lab2rgb(truth), 0, 1)
+        pred_rgb = np.clip(color.lab2rgb(pred), 0, 1)
+        rows.append(
+            {
+                "psnr": psnr(true_rgb, pred_rgb),
+                "ssim": ssim(true_rgb, pred_rgb),
+                "delta_e2000": delta_e2000(truth, pred),
+                "colorfulness_pred": colorfulness(pred_rgb),
+                "colorfulness_true": colorfulness(true_rgb),
+                "ab_auc": ab_error_auc(truth[..., 1:], pred[..., 1:]),
+            }
+        )
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}

@@ -1,0 +1,122 @@
+"""Colorizing photos with a trained network, and saving/loading models with their settings.
+
+A photo is colorized at its own resolution: its L channel is resized to the network's input size,
+a/b are predicted there, upsampled back and joined with the full-resolution L.
+
+A model is a `.keras` file with a `<name>.json` beside it holding the settings it was trained with
+(`l_scaling`). Other references (`runs:/<id>/model`, `models:/<name>/latest`) are resolved by
+plug-ins registered under the entry-point group `colorize.model_resolvers`, keyed by URI scheme.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from colorize import images, lab
+from colorize.model import ReflectionPadding2D  # noqa: F401  (registers the custom layer)
+
+RESOLVER_GROUP = "colorize.model_resolvers"
+
+
+class ModelNotFound(ValueError):
+    """The model reference does not name a loadable model."""
+
+
+def settings_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def save_model(model: keras.Model, path: str | Path, *, l_scaling: str = "unit") -> Path:
+    """Save `model` as `.keras` plus its settings sidecar; returns the model path."""
+    path = Path(path).with_suffix(".keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    settings_path(path).write_text(json.dumps({"l_scaling": lab.check_l_scaling(l_scaling)}))
+    return path
+
+
+def _resolve(reference: str) -> Path:
+    path = Path(reference).expanduser()
+    if path.exists():
+        return path
+    match = re.match(r"^([a-z][a-z0-9+.-]*):/", reference)
+    if not match:
+        raise ModelNotFound(f"model not found: {reference} (expected a .keras file or a URI)")
+    scheme = match.group(1)
+    resolvers = {ep.name: ep for ep in entry_points(group=RESOLVER_GROUP)}
+    if scheme not in resolvers:
+        known = ", ".join(f"{name}:/" for name in sorted(resolvers)) or "none installed"
+        raise ModelNotFound(f"no resolver for model URI {reference} (known: {known})")
+    return Path(resolvers[scheme].load()(reference))
+
+
+def load_model(reference: str | Path) -> tuple[keras.Model, dict]:
+    """Load a model (file path or URI) in Keras' safe mode; returns it with its settings."""
+    path = _resolve(str(reference))
+    if path.is_dir():
+        found = sorted(path.rglob("*.keras"))
+        if not found:
+            raise ModelNotFound(f"no .keras model inside {path}")
+        path = found[0]
+    if path.suffix != ".keras":
+        raise ModelNotFound(f"not a .keras model file: {path}")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError) as error:
+        raise ModelNotFound(f"cannot load model {path}: {str(error).splitlines()[0]}") from error
+    sidecar = settings_path(path)
+    settings = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    settings.setdefault("l_scaling", "unit")
+    return model, settings
+
+
+def predict_ab(
+    model: keras.Model, lightness: np.ndarray, l_scaling: str, batch_size: int = 16
+) -> np.ndarray:
+    """a/b in LAB units (N, H, W, 2) for L in [0, 100] (N, H, W, 1) at the model's input size."""
+    inputs = lab.scale_l(lightness, l_scaling)
+    return lab.target_to_ab(model.predict(inputs, batch_size=batch_size, verbose=0))
+
+
+def predict_lab(model: keras.Model, l_encoded: np.ndarray, l_scaling: str) -> np.ndarray:
+    """Predicted LAB (N, H, W, 3) for compact uint8 L (as held by `LabData`)."""
+    lightness = lab.decode_l(l_encoded)
+    return lab.join_lab(lightness, predict_ab(model, lightness, l_scaling))
+
+
+def colorize_rgb(model: keras.Model, rgb: np.ndarray, l_scaling: str = "unit") -> np.ndarray:
+    """Colorize one photo (RGB or gray-as-RGB uint8, any size); returns RGB uint8 of its size."""
+    height, width = rgb.shape[:2]
+    size_h, size_w = model.input_shape[1:3]
+    full_l = lab.rgb_to_lab(rgb)[..., 0]
+    small_rgb = images.resize(rgb, size_h, size_w)
+    small_l = lab.rgb_to_lab(small_rgb)[..., :1]
+    ab = predict_ab(model, small_l[None], l_scaling)[0]
+    # Upsample a/b per channel in float (Pillow's "F" mode keeps the sign and precision).
+    from PIL import Image
+
+    full_ab = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(ab[..., c].astype(np.float32)).resize(
+                    (width, height), Image.Resampling.BICUBIC
+                )
+            )
+            for c in range(2)
+        ],
+        axis=-1,
+    )
+    return lab.lab_to_rgb_uint8(lab.join_lab(full_l, full_ab))
+
+
+def output_name(source: Path, input_root: Path) -> Path:
+    """Relative output path (PNG) for `source`; never escapes the output folder."""
+    relative = Path(source).resolve().relative_to(Path(input_root).resolve())
+    parts = [part for part in relative.with_suffix(".png").parts if part not in ("", ".", "..")]
+    return Path(*parts)

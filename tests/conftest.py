@@ -1,0 +1,50 @@
+"""Shared fixtures: the smoke dataset (tiny crops of the embedded photos) and photo folders."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+SMOKE_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def smoke_data():
+    from colorize.data import load_embedded
+
+    return load_embedded(SMOKE_SIZE, crops_per_photo=4, val_photos=3, seed=0)
+
+
+@pytest.fixture(scope="session")
+def embedded_photos():
+    from colorize.data import embedded_photos
+
+    return embedded_photos()
+
+
+def write_photo(path: Path, rgb: np.ndarray, size: int = 64) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(rgb)
+    image.thumbnail((size * 2, size * 2))
+    image.save(path)
+    return path
+
+
+@pytest.fixture
+def photo_folder(tmp_path, embedded_photos) -> Path:
+    """A training folder of six small colour photos in mixed formats and subfolders."""
+    folder = tmp_path / "train"
+    names = sorted(embedded_photos)[:6]
+    suffixes = [".jpg", ".png", ".bmp", ".tiff", ".webp", ".JPG"]
+    for i, (name, suffix) in enumerate(zip(names, suffixes, strict=True)):
+        sub = "nested/" if i % 2 else ""
+        write_photo(folder / f"{sub}photo{i}{suffix}", embedded_photos[name])
+    return folder

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from colorize import lab
+from colorize.metrics import ab_error_auc, colorfulness, colorization_metrics
+from colorize.model import build_model
+from colorize.predict import predict_lab
+from colorize.train import TrainingDiverged, make_optimizer, resolve_optimizer, train
+
+
+def test_smoke_training_lowers_validation_loss(smoke_data):
+    model = build_model(image_size=32)
+    result = train(
+        model, smoke_data, optimizer="adam", learning_rate=1e-3, batch_size=8, epochs=4, seed=0
+    )
+    assert set(result.history) >= {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"}
+    assert min(result.history["val_loss"][1:]) < result.history["val_loss"][0]
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+
+
+def test_early_stopping_stops_and_restores_best_weights(smoke_data):
+    model = build_model(image_size=32)
+    # A learning rate this high makes validation loss stall at once; patience 1 must stop early.
+    result = train(
+        model, smoke_data, optimizer="rmsprop", learning_rate=0.05, epochs=8, patience=1
+    )
+    assert result.stopped_early and result.epochs_run < 8
+    assert result.best_epoch < result.epochs_run
+
+
+def test_optimizers_by_name_and_the_papers_alias():
+    assert resolve_optimizer("rmse") == "rmsprop"
+    assert type(make_optimizer("Adamax", 0.01)).__name__ == "Adamax"
+    with pytest.raises(
+        ValueError, match="unknown optimizer 'sgdx'; allowed: adamax, adam, rmsprop"
+    ):
+        resolve_optimizer("sgdx")
+
+
+def test_diverging_loss_raises(smoke_data):
+    model = build_model(image_size=32, strides=1)
+    with pytest.raises(TrainingDiverged, match="NaN|infinite"):
+        train(model, smoke_data, optimizer="adam", learning_rate=1e12, epochs=3)
+
+
+def test_metrics_are_perfect_for_the_truth_and_worse_for_gray(smoke_data):
+    truth = lab.join_lab(lab.decode_l(smoke_data.val_l), lab.decode_ab(smoke_data.val_ab))
+    gray = truth.copy()
+    gray[..., 1:] = 0
+    perfect, grey = colorization_metrics(truth, truth), colorization_metrics(truth, gray)
+    assert perfect["delta_e2000"] == 0 and perfect["ab_auc"] == 1.0 and perfect["ssim"] > 0.999
+    assert grey["delta_e2000"] > 1 and grey["ab_auc"] < 1 and grey["psnr"] < 60
+    assert grey["colorfulness_pred"] < grey["colorfulness_true"]
+
+
+def test_auc_and_colourfulness_by_hand():
+    true_ab = np.zeros((1, 4, 2))
+    pred_ab = np.array([[[0, 0], [0, 0], [3, 4], [30, 40]]], dtype=float)
+    # errors 0, 0, 5, 50: within t for t in 0..150 -> mean share
+    expected = np.mean([np.mean(np.array([0, 0, 5, 50]) <= t) for t in range(151)])
+    assert ab_error_auc(true_ab, pred_ab) == pytest.approx(expected)
+    assert colorfulness(np.full((4, 4, 3), 0.5)) == 0
+
+
+def test_prediction_has_the_data_shape(smoke_data):
+    model = build_model(image_size=32)
+    predicted = predict_lab(model, smoke_data.val_l, "unit")
+    assert predicted.shape == smoke_data.val_l.shape[:3] + (3,)
