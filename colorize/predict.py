@@ -53,7 +53,11 @@ def _resolve(reference: str) -> Path:
     if scheme not in resolvers:
         known = ", ".join(f"{name}:/" for name in sorted(resolvers)) or "none installed"
         raise ModelNotFound(f"no resolver for model URI {reference} (known: {known})")
-    return Path(resolvers[scheme].load()(reference))
+    try:
+        return Path(resolvers[scheme].load()(reference))
+    except Exception as error:  # a resolver's own failure (unreachable store, unknown model)
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelNotFound(message) from None
 
 
 def load_model(reference: str | Path) -> tuple[keras.Model, dict]:

@@ -1,0 +1,8 @@
+"""User mistakes: reported as one line on stderr with exit code 2, never as a traceback."""
+
+USAGE_EXIT = 2
+INTERRUPTED_EXIT = 130
+
+
+class UsageError(Exception):
+    """A user mistake (bad key, value, path, URL); the message is the whole report."""

@@ -1,0 +1,109 @@
+"""Run a study: Optuna (or Keras Tuner) trials over a search space, every trial logged to MLflow.
+
+    python -m experiments.run study=optimizers [profile=quick] [key=value ...]
+    python -m experiments.run --help        # studies, profiles and every key
+    python -m experiments.run study=epochs --cfg   # print the resolved config, run nothing
+
+Rerunning the same command resumes the study: finished trials are kept and the total is capped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from experiments import config as config_module
+from experiments.config import available_profiles, available_studies, compose, schema_keys
+from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
+
+log = logging.getLogger("experiments")
+
+
+def help_text() -> str:
+    from experiments.config import ALLOWED_VALUES, load_profile
+    from experiments.space import load_study
+
+    lines = [
+        "usage: python -m experiments.run study=NAME [profile=NAME] [key=value ...] [--cfg]",
+        "",
+        "Runs a hyperparameter study of the LAB colorization network; every trial is logged to",
+        "MLflow (sqlite:///<runs_dir>/mlflow.db) and the study is stored by Optuna",
+        "(sqlite:///<runs_dir>/optuna.db). Rerunning the same command resumes it.",
+        "",
+        "  --cfg     print the resolved configuration and the study, run nothing",
+        "  --help    this text",
+        "",
+        "studies (studies/<name>.yaml):",
+    ]
+    for name in available_studies():
+        spec = load_study(name)
+        lines.append(f"  {name:<13} {spec.description[:86]}")
+    lines += ["", "profiles (studies/profiles/<name>.yaml; default quick):"]
+    for name in available_profiles():
+        lines.append(f"  {name:<13} {load_profile(name)[0].description}")
+    lines += ["", "keys (default; allowed values):"]
+    for key, default in schema_keys().items():
+        allowed = ALLOWED_VALUES.get(key)
+        extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
+        lines.append(f"  {key}={'' if default is None else default}{extra}")
+    lines += [
+        "",
+        "examples:",
+        "  python -m experiments.run study=optimizers",
+        "  python -m experiments.run study=epochs profile=smoke runs_dir=/tmp/runs",
+        "  python -m experiments.run study=architecture data.train_dir=photos/train trainer.epochs=5",
+        "  python -m experiments.run study=optimizers tuner=keras_tuner",
+    ]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--help" in args or "-h" in args:
+        print(help_text())
+        return 0
+    show_config = "--cfg" in args
+    args = [a for a in args if a != "--cfg"]
+    unknown_flags = [a for a in args if a.startswith("-")]
+    try:
+        if unknown_flags:
+            raise UsageError(f"unknown option {unknown_flags[0]}; options: --help, --cfg")
+        from experiments.space import load_study
+
+        cfg, profile = compose(args, study_fixed_loader=lambda name: load_study(name).fixed)
+        spec = load_study(cfg.study).for_profile(profile)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_EXIT
+    if show_config:
+        print(config_module.to_yaml(cfg), end="")
+        print(f"# study {spec.name}: {spec.description}")
+        print(f"# metric {spec.metric} ({spec.direction}); sampler {spec.sampler}; pruner {spec.pruner}")
+        print(f"# space: { {k: p.choices or [p.low, p.high] for k, p in spec.space.items()} }")
+        print(f"# trials: {spec.total_trials(profile, cfg.n_trials)}")
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        from experiments.study import run
+
+        return run(cfg, profile, spec)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_EXIT
+    except KeyboardInterrupt:
+        print("interrupted: the current trial was closed; rerun the same command to resume", file=sys.stderr)
+        return INTERRUPTED_EXIT
+
+
+if __name__ == "__main__":
+    start = time.monotonic()
+    code = main()
+    sys.exit(code)
