@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# trials: {spec.total_trials(profile, cfg.n_trials)}")
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         from experiments.study import run

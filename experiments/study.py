@@ -162,8 +162,19 @@ def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
         run_study(study, spec, runner, total, on_trial_end)
     finally:
         bar.close()
-    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
-    rows = frame.to_dict("records") if len(frame) else []
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            **{f"params_{k}": v for k, v in t.params.items()},
+            "best_epoch": t.user_attrs.get("best_epoch"),
+            "early_stopped": t.user_attrs.get("early_stopped"),
+            "seconds": round(t.duration.total_seconds(), 1) if t.duration else None,
+            "fail_reason": t.user_attrs.get("fail_reason", ""),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     best = study.best_trial if complete else None
     best_ref = (best.number, best.user_attrs.get("mlflow_run_id")) if best else None
