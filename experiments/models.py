@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
     from colorize.predict import load_model
 
     model, settings = load_model(model_path)
+    logging.getLogger("mlflow.keras").setLevel(logging.ERROR)  # "no signature" is expected here
     with mlflow.start_run(run_id=run_id):
         info = mlflow.keras.log_model(
             model, name="model", registered_model_name=registered_name, metadata=settings
