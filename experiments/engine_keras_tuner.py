@@ -54,7 +54,12 @@ def make_oracle(spec: StudySpec, total: int, max_epochs: int) -> kt.Oracle:
     hp = kt.HyperParameters()
     declare_space(hp, spec)
     seed = spec.sampler.get("seed")
-    common = {"objective": objective, "hyperparameters": hp, "seed": seed}
+    common = {
+        "objective": objective,
+        "hyperparameters": hp,
+        "seed": seed,
+        "max_consecutive_failed_trials": max(3, total),  # failed trials must not end the study
+    }
     if spec.pruner["type"] == "hyperband":
         return kt.oracles.HyperbandOracle(max_epochs=max_epochs, **common)
     if spec.is_grid:
@@ -69,7 +74,7 @@ class StudyTuner(kt.Tuner):
 
     def __init__(self, runner: TrialRunner, spec: StudySpec, on_trial_end: Callable, **kwargs):
         super().__init__(oracle=kwargs.pop("oracle"), hypermodel=None, **kwargs)
-        self.runner, self.spec, self.on_trial_end = runner, spec, on_trial_end
+        self.runner, self.spec, self.report_trial_end = runner, spec, on_trial_end
 
     def run_trial(self, trial, *args, **kwargs):
         values = dict(trial.hyperparameters.values)
@@ -79,10 +84,10 @@ class StudyTuner(kt.Tuner):
         try:
             record = self.runner.run(int(trial.trial_id), params)
         except TrialFailed as error:
-            self.on_trial_end(trial.trial_id, "FAIL", None)
+            self.report_trial_end(trial.trial_id, "FAIL", None)
             # keras-tuner retries "invalid" trials; a failed one must not be retried.
             raise kt.errors.FailedTrialError(str(error)) from None
-        self.on_trial_end(trial.trial_id, "COMPLETE", record.value)
+        self.report_trial_end(trial.trial_id, "COMPLETE", record.value)
         return {"score": record.value}
 
     def save_model(self, trial_id, model, step=0):  # models are saved by the runner
@@ -101,7 +106,6 @@ def run_study(
         directory=str(project_dir.parent),
         project_name=project_dir.name,
         overwrite=False,
-        max_consecutive_failed_trials=max(3, total),
     )
     tuner.search()
     return tuner

@@ -1,0 +1,130 @@
+"""The study command end to end at the smoke profile: real Optuna storage, real MLflow store."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.studies_helpers import load_trials, mlflow_runs, run_cli
+
+
+@pytest.fixture(scope="module")
+def optimizers_study(tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("runs")
+    result = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return runs_dir, result
+
+
+def test_study_runs_every_optimizer_and_logs_each_trial(optimizers_study):
+    runs_dir, result = optimizers_study
+    trials = load_trials(runs_dir, "optimizers")
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["optimizer"] for t in complete) == ["adam", "adamax", "rmsprop"]
+    runs = mlflow_runs(runs_dir, "optimizers")
+    parents = runs[runs["tags.colorize.role"] == "study"]
+    children = runs[runs["tags.colorize.role"] == "trial"]
+    assert len(parents) == 1 and len(children) == len(trials) == 3
+    assert set(children["tags.mlflow.parentRunId"]) == set(parents["run_id"])
+    for column in ("optimizer", "kernel_size", "padding", "strides", "epochs"):
+        assert children[f"params.{column}"].notna().all(), column
+    assert set(children["params.optimizer"]) == {"adam", "adamax", "rmsprop"}
+    assert set(children["status"]) == {"FINISHED"}
+    client = MlflowClient()
+    for run_id, trial in zip(children["run_id"], children["tags.colorize.trial"], strict=True):
+        assert len(client.get_metric_history(run_id, "val_loss")) >= 2
+        names = {a.path for a in client.list_artifacts(run_id)}
+        assert {"samples.png", "learning_curve.png", "config.yaml"} <= names
+        attrs = next(t for t in trials if t.number == int(trial)).user_attrs
+        assert attrs["mlflow_run_id"] == run_id
+    for metric in ("psnr", "ssim", "delta_e2000", "ab_auc", "colorfulness_pred"):
+        assert children[f"metrics.{metric}"].notna().all(), metric
+    assert "trials table" in result.stdout and "mlflow ui --backend-store-uri" in result.stdout
+    assert (runs_dir / "optimizers-optuna-trials.csv").exists()
+
+
+def test_parent_run_records_config_versions_and_manifest(optimizers_study):
+    runs_dir, _ = optimizers_study
+    runs = mlflow_runs(runs_dir, "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]
+    assert parent["params.profile"] == "smoke" and parent["params.dataset"] == "embedded"
+    assert "sqlite" in parent["params.storage"] and parent["tags.git.commit"]
+    assert parent["tags.version.keras"] and parent["tags.version.optuna"]
+    names = {a.path for a in MlflowClient().list_artifacts(parent["run_id"])}
+    assert {"config.yaml", "dataset_manifest.json", "study.yaml"} <= names
+
+
+def test_rerun_adds_no_trial_and_no_run(optimizers_study):
+    runs_dir, _ = optimizers_study
+    before = len(mlflow_runs(runs_dir, "optimizers"))
+    again = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(load_trials(runs_dir, "optimizers")) == 3
+    assert len(mlflow_runs(runs_dir, "optimizers")) == before
+
+
+def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embedded_photos):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import write_photo
+
+    runs_dir, _ = optimizers_study
+    write_photo(tmp_path / "in" / "cat.png", embedded_photos["skimage:chelsea"])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{runs_dir / 'mlflow.db'}"}
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize", "--model", "models:/optimizers/latest",
+         "--input", str(tmp_path / "in"), "--output", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "cat.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["study=nope"], "unknown study 'nope'"),
+        (["trainer.optimizer=foo"], "trainer.optimizer=foo is not allowed; allowed: adamax"),
+        (["trainer.epochs=abc"], "trainer.epochs"),
+        (["trainer.epochs=0"], "trainer.epochs=0 is out of range"),
+        (["trainer.epoch=3"], "unknown key 'trainer.epoch' (did you mean trainer.epochs?)"),
+        (["profile=huge"], "unknown profile 'huge'"),
+        (["tuner=sklearn"], "tuner=sklearn is not allowed"),
+        (["model.padding=full"], "model.padding=full is not allowed; allowed: same, valid"),
+        (["data.image_size=36"], "multiple of 8"),
+        (["oops"], "expected key=value"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(args, message, tmp_path):
+    result = run_cli("profile=smoke", f"runs_dir={tmp_path}", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+
+
+def test_missing_training_folder_is_a_one_line_error(tmp_path):
+    result = run_cli("profile=smoke", f"runs_dir={tmp_path}", f"data.train_dir={tmp_path}/none")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: training folder not found: {tmp_path}/none"
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_studies_profiles_and_keys():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for word in ("optimizers", "epochs", "architecture", "paper", "search", "smoke", "quick",
+                 "trainer.optimizer", "data.train_dir", "runs_dir"):
+        assert word in result.stdout, word
+
+
+def test_cfg_prints_the_resolved_config_without_running(tmp_path):
+    result = run_cli("study=epochs", "profile=smoke", "trainer.learning_rate=0.01", "--cfg",
+                     f"runs_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert "learning_rate: 0.01" in result.stdout and "image_size: 32" in result.stdout
+    assert "optimizer: adamax" in result.stdout  # the epochs study fixes the optimizer
+    assert not (tmp_path / "optuna.db").exists()
