@@ -95,7 +95,12 @@ class StudyTuner(kt.Tuner):
 
 
 def run_study(
-    spec: StudySpec, runner: TrialRunner, total: int, project_dir: Path, max_epochs: int, on_trial_end
+    spec: StudySpec,
+    runner: TrialRunner,
+    total: int,
+    project_dir: Path,
+    max_epochs: int,
+    on_trial_end,
 ) -> StudyTuner:
     oracle = make_oracle(spec, total, max_epochs)
     tuner = StudyTuner(
@@ -117,9 +122,15 @@ def trial_rows(tuner: kt.Tuner) -> list[dict]:
         rows.append(
             {
                 "number": int(trial_id),
-                "state": {"COMPLETED": "COMPLETE", "FAILED": "FAIL"}.get(trial.status, trial.status),
+                "state": {"COMPLETED": "COMPLETE", "FAILED": "FAIL"}.get(
+                    trial.status, trial.status
+                ),
                 "value": trial.score,
-                **{f"params_{k}": v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
+                **{
+                    f"params_{k}": v
+                    for k, v in trial.hyperparameters.values.items()
+                    if not k.startswith("tuner/")
+                },
             }
         )
     return rows

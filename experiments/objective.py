@@ -205,7 +205,9 @@ class TrialRunner:
             value = metrics["best_val_accuracy"]
         if value is None:
             value = metrics[self.spec.metric]
-        model_path = save_model(model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling)
+        model_path = save_model(
+            model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling
+        )
         return TrialRecord(float(value), metrics, run_id, model_path, tags)
 
 

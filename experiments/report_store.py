@@ -143,9 +143,13 @@ class StoredStudy:
 
     @property
     def total(self) -> int:
-        """Trials the study was to run in all."""
-        value = parse_value(self.params.get("total_trials", ""))
-        return value if isinstance(value, int) else len(self.trials)
+        """Trials the study was to run in all: the recorded budget (a tag, where a resumed run
+        updated it, else the first run's param), never fewer than the trials on record."""
+        recorded = parse_value(
+            self.tags.get("study.total_trials", self.params.get("total_trials"))
+        )
+        on_record = len(self.trials)
+        return max(recorded, on_record) if isinstance(recorded, int) else on_record
 
     @property
     def is_partial(self) -> bool:
@@ -250,7 +254,7 @@ def _trial_row(run, history: pd.DataFrame) -> dict[str, Any]:
     for key in FINAL_METRICS:
         row[key] = metrics.get(key, math.nan)
     early = tags.get("early_stopped")
-    row["early_stopped"] = {"True": True, "False": False}.get(early, None)
+    row["early_stopped"] = {"True": True, "False": False}.get(early)
     stopped_at = parse_value(tags.get("early_stopped_epoch", ""))
     row["early_stopped_epoch"] = stopped_at if isinstance(stopped_at, int) else math.nan
     val_loss = history["val_loss"].dropna() if "val_loss" in history else pd.Series(dtype=float)
@@ -384,7 +388,13 @@ def load_study_records(
         retried=len(retried),
     )
     if stored.count("COMPLETE") == 0:
-        counts = ", ".join(f"{stored.count(s)} {s.lower()}" for s in STATES if stored.count(s))
+        words = {
+            "COMPLETE": "finished",
+            "PRUNED": "pruned",
+            "FAIL": "failed",
+            "RUNNING": "unfinished",
+        }
+        counts = ", ".join(f"{stored.count(s)} {words[s]}" for s in STATES if stored.count(s))
         raise UsageError(
             f"study {study!r} (tuner={engine}) has no finished trials"
             f"{f' ({counts})' if counts else ''}; nothing to report"

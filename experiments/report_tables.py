@@ -134,6 +134,19 @@ def early_stopping(frame: pd.DataFrame) -> str:
     return f"{len(stopped)} of {len(frame)}: at {epochs}"
 
 
+HEADERS = {
+    "kernel_size": "Kernel",
+    "epochs": "Budget",
+    "learning_rate": "Learning rate",
+    "batch_size": "Batch size",
+}
+
+
+def header(name: str) -> str:
+    """Display header of a search-space name."""
+    return HEADERS.get(name, name.replace("_", " ").capitalize())
+
+
 def space_column(stored: StoredStudy, name: str) -> str:
     """The trials column holding a space value: the study's label (`space.epochs=500`) if stored."""
     return f"space.{name}" if f"space.{name}" in stored.trials else name
@@ -143,6 +156,11 @@ def _label(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _display(name: str, value) -> str:
+    """A search-space value as the report shows it (optimizers by their display names)."""
+    return paper.optimizer_name(value) if name == "optimizer" else _label(value)
 
 
 # --- the paper's first result: optimizers ------------------------------------------------------
@@ -189,7 +207,7 @@ def optimizer_table(stored: StoredStudy) -> Table:
         columns=[*columns, "Paper"],
         rows=rows,
         frame=frame,
-        notes=[optimizer_verdict(frame), *optimizer_context(stored, frame)],
+        notes=[optimizer_verdict(frame), *optimizer_context(frame)],
         wrap={len(columns): 24},
     )
 
@@ -197,7 +215,9 @@ def optimizer_table(stored: StoredStudy) -> Table:
 def optimizer_verdict(frame: pd.DataFrame) -> str:
     """One sentence: did Adamax have the highest and RMSprop the lowest validation accuracy?"""
     accuracy = dict(zip(frame["optimizer"], frame["val_accuracy_mean"], strict=True))
-    high, low = (paper.optimizer_name(k) for k in (paper.OPTIMIZER_HIGHEST, paper.OPTIMIZER_LOWEST))
+    high, low = (
+        paper.optimizer_name(k) for k in (paper.OPTIMIZER_HIGHEST, paper.OPTIMIZER_LOWEST)
+    )
     missing = [name for name in (high, low) if name not in accuracy]
     if missing:
         return (
@@ -220,34 +240,72 @@ def optimizer_verdict(frame: pd.DataFrame) -> str:
     )
 
 
-def optimizer_context(stored: StoredStudy, frame: pd.DataFrame) -> list[str]:
-    notes = []
-    seeds = frame["trials"].min() if len(frame) else 0
-    if seeds < 2:
-        notes.append(
+def optimizer_context(frame: pd.DataFrame) -> list[str]:
+    """A caveat when seeds are too few, or too noisy, to order the optimizers."""
+    if not len(frame):
+        return []
+    if frame["trials"].min() < 2:
+        return [
             "Only one seed per optimizer here, so the ordering is a single draw, not a test; "
             "the standard deviation needs at least two seeds."
-        )
-    else:
-        spread = frame["val_accuracy_std"].max()
-        diff = frame["val_accuracy_mean"].max() - frame["val_accuracy_mean"].min()
-        if diff <= spread:
-            notes.append(
-                f"The spread between optimizers ({diff:.2f} points) is within the spread over "
-                f"seeds (std up to {spread:.2f}), so the ordering is not clear-cut."
-            )
+        ]
+    spread = frame["val_accuracy_std"].max()
+    diff = frame["val_accuracy_mean"].max() - frame["val_accuracy_mean"].min()
+    if diff <= spread:
+        return [
+            f"The spread between optimizers ({diff:.2f} points) is within the spread over seeds "
+            f"(std up to {spread:.2f}), so the ordering is not clear-cut."
+        ]
+    return []
+
+
+def paper_table(stored: StoredStudy, frame: pd.DataFrame) -> Table:
+    """The paper's optimizer findings and final accuracies beside ours."""
+    accuracy = dict(zip(frame["optimizer"], frame["val_accuracy_mean"], strict=True))
+    ranked = sorted(accuracy, key=accuracy.get, reverse=True)
+    high, low = (
+        paper.optimizer_name(k) for k in (paper.OPTIMIZER_HIGHEST, paper.OPTIMIZER_LOWEST)
+    )
+    gap = accuracy[high] - accuracy[low] if high in accuracy and low in accuracy else math.nan
     complete = stored.complete_trials()
     best = complete.loc[complete["best_val_accuracy"].idxmax()]
-    notes.append(
-        f"Paper, final model after {paper.FINAL_EPOCHS} epochs: {paper.FINAL_VAL_ACCURACY:.2f}% "
-        f"validation / {paper.FINAL_TRAIN_ACCURACY:.2f}% training accuracy. Ours, best trial "
-        f"(#{int(best['number'])}, {paper.optimizer_name(best['optimizer'])}, seed "
-        f"{_label(best['seed'])}): {100 * best['best_val_accuracy']:.2f}% validation / "
-        f"{100 * best['train_accuracy']:.2f}% training accuracy at epoch "
-        f"{int(best['best_epoch'])} of a {_label(best['epochs'])}-epoch budget "
-        f"(profile {stored.params.get('profile', '?')})."
+    where = (
+        f"best trial #{int(best['number'])} ({paper.optimizer_name(best['optimizer'])}, seed "
+        f"{_label(best['seed'])}), epoch {int(best['best_epoch'])} of {_label(best['epochs'])}"
     )
-    return notes
+    records = [
+        ("Highest validation accuracy", high, f"{ranked[0]} ({accuracy[ranked[0]]:.2f}%)"),
+        ("Lowest validation accuracy", low, f"{ranked[-1]} ({accuracy[ranked[-1]]:.2f}%)"),
+        (
+            f"{high} minus {low}, val. acc. points",
+            f"about {paper.OPTIMIZER_GAP_POINTS:.0f}",
+            "–" if math.isnan(gap) else f"{gap:+.2f}",
+        ),
+        (
+            "Validation accuracy of the final model",
+            f"{paper.FINAL_VAL_ACCURACY:.2f}% ({paper.FINAL_EPOCHS} epochs)",
+            f"{100 * best['best_val_accuracy']:.2f}% ({where})",
+        ),
+        (
+            "Training accuracy of the final model",
+            f"{paper.FINAL_TRAIN_ACCURACY:.2f}% ({paper.FINAL_EPOCHS} epochs)",
+            f"{100 * best['train_accuracy']:.2f}% (same trial and epoch)",
+        ),
+    ]
+    table = pd.DataFrame(records, columns=["finding", "paper", "ours"])
+    return Table(
+        name="paper",
+        title="The paper's figures beside ours",
+        columns=["Finding", "Paper", "Ours"],
+        rows=[list(r) for r in records],
+        frame=table,
+        notes=[
+            f"Ours at profile {stored.params.get('profile', '?')} on "
+            f"{stored.params.get('dataset', '?')} ({stored.params.get('dataset_photos', '?')} "
+            f"photos at {stored.params.get('image_size', '?')} px); the paper trained on about "
+            "300 landscape photos at 256x256."
+        ],
+    )
 
 
 # --- the paper's second result: epochs ----------------------------------------------------------
@@ -272,7 +330,12 @@ def overfit_cell(frame: pd.DataFrame) -> tuple[str, int, int, float]:
     falling = sum(kind == "still falling" for kind, _ in moves)
     n = len(moves)
     if rose:
-        return f"yes: val. loss rose up to {max(rose):.0%} ({len(rose)}/{n})", len(rose), falling, max(rose)
+        return (
+            f"yes: val. loss rose up to {max(rose):.0%} ({len(rose)}/{n})",
+            len(rose),
+            falling,
+            max(rose),
+        )
     if falling:
         return f"no: still falling at the end ({falling}/{n})", 0, falling, math.nan
     return "no", 0, 0, math.nan
@@ -387,7 +450,10 @@ def epoch_verdict(frame: pd.DataFrame) -> str:
     best_500 = paper.EPOCH_BEST in best
     rose = all(by_budget[b]["overfit_trials"] > 0 for b in (600, 1000))
     held = sum([underfit, best_500, rose])
-    lowest_text = ", ".join(map(str, best)) + (" (tied)" if len(best) > 1 else "")
+    if len(best) > 1:
+        lowest_text = f"tied between {', '.join(map(str, best[:-1]))} and {best[-1]}"
+    else:
+        lowest_text = str(best[0])
     return (
         f"Of the paper's three epoch findings, {held} held on this data: 100 epochs underfit "
         f"- {'yes' if underfit else 'no'}; 500 gave the lowest validation loss - "
@@ -429,7 +495,8 @@ def settings_table(stored: StoredStudy) -> Table:
         params = pd.to_numeric(done["num_params"], errors="coerce").dropna()
         size = f"{params.iloc[0] / 1e6:.2f} M" if len(params) else "–"
         run = show(*mean_std(done, METRIC["epochs_run"])[:2], METRIC["epochs_run"].fmt)
-        rows.append([*map(_label, key), str(len(frame)), size, *cells, run, _state_cell(frame)])
+        shown = [_display(n, v) for n, v in zip(names, key, strict=True)]
+        rows.append([*shown, str(len(frame)), size, *cells, run, _state_cell(frame)])
         records.append(
             {
                 **dict(zip(names, key, strict=True)),
@@ -454,11 +521,11 @@ def settings_table(stored: StoredStudy) -> Table:
                 "fail_reason": trial["fail_reason"],
             }
         )
-    headers = [name.replace("_", " ").capitalize() for name in names]
+    headers = [header(name) for name in names]
     columns = [
         *headers,
         "Trials",
-        "Weights",
+        "Params",
         *(METRIC[n].header for n in metrics),
         "Epochs run",
         "State",
@@ -502,7 +569,7 @@ def failure_table(stored: StoredStudy) -> Table | None:
         kind, _, reason = str(trial["fail_reason"]).partition(": ")
         if not reason:
             kind, reason = "failed", kind
-        settings = [_label(trial[col]) for col in columns_in]
+        settings = [_display(n, trial[c]) for n, c in zip(names, columns_in, strict=True)]
         rows.append([str(int(trial["number"])), *settings, kind, reason])
         records.append(
             {
@@ -512,7 +579,7 @@ def failure_table(stored: StoredStudy) -> Table | None:
                 "reason": reason,
             }
         )
-    headers = [name.replace("_", " ").capitalize() for name in names]
+    headers = [header(name) for name in names]
     return Table(
         name="failed",
         title="Trials that could not be built or trained, with their reason",
@@ -537,7 +604,7 @@ def trials_table(stored: StoredStudy) -> Table:
         rows.append(
             [
                 str(int(trial["number"])),
-                *(_label(trial[col]) for col in columns_in),
+                *(_display(name, trial[col]) for name, col in zip(names, columns_in, strict=True)),
                 trial["state"].lower(),
                 *cells,
                 "–" if pd.isna(trial["epochs_run"]) else str(int(trial["epochs_run"])),
@@ -552,7 +619,9 @@ def trials_table(stored: StoredStudy) -> Table:
                 **{name: trial[col] for name, col in zip(names, columns_in, strict=True)},
                 "epochs_budget": trial.get("epochs"),
                 "state": trial["state"],
-                **{m.name: values(one, m)[0] if len(values(one, m)) else math.nan for m in METRICS},
+                **{
+                    m.name: values(one, m)[0] if len(values(one, m)) else math.nan for m in METRICS
+                },
                 "best_epoch": trial["best_epoch"],
                 "last_val_loss": trial["last_val_loss"],
                 "early_stopped": trial["early_stopped"],
@@ -562,7 +631,7 @@ def trials_table(stored: StoredStudy) -> Table:
                 "mlflow_run_id": trial["run_id"],
             }
         )
-    headers = [name.replace("_", " ").capitalize() for name in names]
+    headers = [header(name) for name in names]
     return Table(
         name="trials",
         title="Every trial",
@@ -586,6 +655,7 @@ def comparison_tables(stored: StoredStudy) -> list[Table]:
     names = setting_names(stored)
     if names == ["optimizer"]:
         tables = [optimizer_table(stored)]
+        tables.append(paper_table(stored, tables[0].frame))
     elif names == ["epochs"]:
         tables = [epoch_table(stored)]
     else:
@@ -594,3 +664,44 @@ def comparison_tables(stored: StoredStudy) -> list[Table]:
     if failures is not None:
         tables.append(failures)
     return tables
+
+
+@dataclass
+class Grouping:
+    """How figures group trials: a legend title, a label per trial (indexed by trial number)
+    and the labels in display order."""
+
+    title: str
+    labels: pd.Series
+    order: list[str]
+
+
+def trial_groups(stored: StoredStudy) -> Grouping:
+    """Trials grouped as the study's comparison table groups them (seeds together); labels are
+    indexed by trial number."""
+    trials = stored.trials.set_index("number", drop=False)
+    names = setting_names(stored)
+    if names == ["optimizer"]:
+        keys = trials[space_column(stored, "optimizer")].map(_optimizer_key)
+        labels = keys.map(paper.optimizer_name)
+        known = [paper.optimizer_name(k) for k in paper.OPTIMIZER_FINDINGS]
+        order = [n for n in known if n in set(labels)] + sorted(set(labels) - set(known))
+        return Grouping("optimizer", labels, order)
+    if names == ["epochs"]:
+        budget = trials[space_column(stored, "epochs")]
+        labels = pd.Series(
+            [
+                f"{_label(b)} (trained {_label(t)})"
+                for b, t in zip(budget, trials["epochs"], strict=True)
+            ],
+            index=trials.index,
+        )
+        order = [lab for _, lab in sorted(set(zip(budget.map(float), labels, strict=True)))]
+        return Grouping("budget (epochs trained)", labels, order)
+    columns = [space_column(stored, name) for name in names]
+    labels = trials[columns].apply(
+        lambda row: " / ".join(_display(n, v) for n, v in zip(names, row, strict=True)), axis=1
+    )
+    loss = trials.assign(_label=labels).groupby("_label")["best_val_loss"].mean()
+    order = list(loss.sort_values(na_position="last").index)
+    return Grouping(" / ".join(header(n).lower() for n in names), labels, order)

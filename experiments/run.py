@@ -13,7 +13,6 @@ import logging
 import signal
 import sys
 import time
-from pathlib import Path
 
 from experiments import config as config_module
 from experiments.config import available_profiles, available_studies, compose, schema_keys
@@ -85,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if show_config:
         print(config_module.to_yaml(cfg), end="")
         print(f"# study {spec.name}: {spec.description}")
-        print(f"# metric {spec.metric} ({spec.direction}); sampler {spec.sampler}; pruner {spec.pruner}")
+        print(
+            f"# metric {spec.metric} ({spec.direction}); sampler {spec.sampler}; pruner {spec.pruner}"
+        )
         print(f"# space: { {k: p.choices or [p.low, p.high] for k, p in spec.space.items()} }")
         print(f"# trials: {spec.total_trials(profile, cfg.n_trials)}")
         return 0
@@ -101,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT
     except KeyboardInterrupt:
-        print("interrupted: the current trial was closed; rerun the same command to resume", file=sys.stderr)
+        print(
+            "interrupted: the current trial was closed; rerun the same command to resume",
+            file=sys.stderr,
+        )
         return INTERRUPTED_EXIT
 
 

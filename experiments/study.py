@@ -47,7 +47,9 @@ def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> No
 def ui_command(cfg: RunConfig, tracking_uri: str) -> str:
     if cfg.tracking_uri:
         return f"open {cfg.tracking_uri} in a browser"
-    return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
+    return (
+        f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
+    )
 
 
 def run(cfg: RunConfig, profile: Profile, spec: StudySpec) -> int:
@@ -78,7 +80,9 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec) -> int:
         from experiments.engine_optuna import open_study
 
         study = open_study(storage_url, spec)
-    tracker.start_study_run(storage_url if engine == "optuna" else str(runs_dir / "keras_tuner"), engine)
+    tracker.start_study_run(
+        storage_url if engine == "optuna" else str(runs_dir / "keras_tuner"), engine
+    )
     study_yaml = (config_module.STUDIES_DIR / f"{spec.name}.yaml").read_text()
     tracker.log_study_setup(
         config_module.to_yaml(cfg),
@@ -153,7 +157,11 @@ def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
         bar.update(1)
         settled = settled_trials(study)
         complete = [t for t in settled if t.state.name == "COMPLETE"]
-        best = min(complete, key=lambda t: t.value if spec.direction == "minimize" else -t.value, default=None)
+        best = min(
+            complete,
+            key=lambda t: t.value if spec.direction == "minimize" else -t.value,
+            default=None,
+        )
         keep_only_model(models_dir, best.number if best else None, {t.number for t in settled})
         if best is not None:
             bar.set_postfix({"best": f"{best.value:.4f}", "trial": best.number})
@@ -181,7 +189,9 @@ def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
     return rows, best_ref
 
 
-def _run_keras_tuner(cfg: RunConfig, spec: StudySpec, runner, total: int, runs_dir: Path, models_dir: Path):
+def _run_keras_tuner(
+    cfg: RunConfig, spec: StudySpec, runner, total: int, runs_dir: Path, models_dir: Path
+):
     from experiments.engine_keras_tuner import run_study, trial_rows
 
     project_dir = runs_dir / "keras_tuner" / spec.name
@@ -202,10 +212,15 @@ def _run_keras_tuner(cfg: RunConfig, spec: StudySpec, runner, total: int, runs_d
     complete = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
     sign = 1 if spec.direction == "minimize" else -1
     best_row = min(complete, key=lambda r: sign * r["value"], default=None)
-    keep_only_model(models_dir, best_row["number"] if best_row else None, {r["number"] for r in rows})
+    keep_only_model(
+        models_dir, best_row["number"] if best_row else None, {r["number"] for r in rows}
+    )
     if best_row is None:
         return rows, None
-    return rows, (best_row["number"], runner.tracker.trial_run_id(best_row["number"], "keras_tuner"))
+    return rows, (
+        best_row["number"],
+        runner.tracker.trial_run_id(best_row["number"], "keras_tuner"),
+    )
 
 
 def _publish_best(cfg, spec, tracker, engine, best, models_dir: Path) -> None:
@@ -217,7 +232,9 @@ def _publish_best(cfg, spec, tracker, engine, best, models_dir: Path) -> None:
     already = parent.data.tags.get("best_model.trial") == str(number)
     if not already and run_id and model_path.exists():
         uri = log_best_model(run_id, model_path, spec.name)
-        tracker.set_tags(tracker.parent_run_id, {"best_model.trial": number, "best_model.uri": uri})
+        tracker.set_tags(
+            tracker.parent_run_id, {"best_model.trial": number, "best_model.uri": uri}
+        )
         print(f"best trial {number}: model logged and registered as models:/{spec.name}/latest")
     elif already:
         print(f"best trial {number}: model already registered as models:/{spec.name}/latest")
@@ -225,6 +242,8 @@ def _publish_best(cfg, spec, tracker, engine, best, models_dir: Path) -> None:
         from colorize.__main__ import main as colorize_main
 
         out = Path("results") / spec.name
-        code = colorize_main(["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)])
+        code = colorize_main(
+            ["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)]
+        )
         if code:
             raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")

@@ -31,7 +31,17 @@ ROLE_TAG = "colorize.role"
 STUDY_TAG = "colorize.study"
 TRIAL_TAG = "colorize.trial"
 ENGINE_TAG = "colorize.engine"
-PACKAGES = ("keras", "tensorflow", "jax", "torch", "optuna", "keras-tuner", "mlflow", "scikit-image", "numpy")
+PACKAGES = (
+    "keras",
+    "tensorflow",
+    "jax",
+    "torch",
+    "optuna",
+    "keras-tuner",
+    "mlflow",
+    "scikit-image",
+    "numpy",
+)
 
 
 def default_tracking_uri(runs_dir: str | Path) -> str:
@@ -51,7 +61,10 @@ def package_versions() -> dict[str, str]:
 def git_commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
         return out.stdout.strip() or "unknown"
@@ -81,7 +94,9 @@ class Tracker:
                 location = (self.runs_dir.resolve() / "artifacts").as_uri()
             return self.client.create_experiment(self.study, artifact_location=location)
         except mlflow.exceptions.MlflowException as error:
-            raise UsageError(f"tracking_uri {self.tracking_uri}: {str(error).splitlines()[0]}") from None
+            raise UsageError(
+                f"tracking_uri {self.tracking_uri}: {str(error).splitlines()[0]}"
+            ) from None
         except Exception as error:  # connection errors surface as several types
             raise UsageError(
                 f"tracking_uri {self.tracking_uri} is unreachable: {str(error).splitlines()[0][:200]}"
@@ -102,14 +117,25 @@ class Tracker:
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=f"{self.study} ({engine})",
-                tags={ROLE_TAG: "study", STUDY_TAG: self.study, ENGINE_TAG: engine, "optuna.storage": storage_url},
+                tags={
+                    ROLE_TAG: "study",
+                    STUDY_TAG: self.study,
+                    ENGINE_TAG: engine,
+                    "optuna.storage": storage_url,
+                },
             )
             self.parent_run_id = run.info.run_id
         return self.parent_run_id
 
-    def log_study_setup(self, config_yaml: str, params: dict[str, Any], manifest: list[dict], study_yaml: str) -> None:
+    def log_study_setup(
+        self, config_yaml: str, params: dict[str, Any], manifest: list[dict], study_yaml: str
+    ) -> None:
         run_id = self.parent_run_id
-        tags = {"git.commit": git_commit(), "host.platform": platform.platform(), "host.python": platform.python_version()}
+        tags = {
+            "git.commit": git_commit(),
+            "host.platform": platform.platform(),
+            "host.python": platform.python_version(),
+        }
         tags |= {f"version.{k}": v for k, v in package_versions().items()}
         tags["keras.backend"] = keras.backend.backend()
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -127,12 +153,16 @@ class Tracker:
         if summary:
             self.client.log_batch(
                 self.parent_run_id,
-                metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in summary.items()],
+                metrics=[
+                    Metric(k, float(v), int(time.time() * 1000), 0) for k, v in summary.items()
+                ],
             )
         self.client.set_terminated(self.parent_run_id, status=status)
 
     # --- one trial ----------------------------------------------------------------------------
-    def start_trial_run(self, number: int, params: dict[str, Any], config_yaml: str, engine: str) -> str:
+    def start_trial_run(
+        self, number: int, params: dict[str, Any], config_yaml: str, engine: str
+    ) -> str:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"trial-{number:03d}",
@@ -162,7 +192,9 @@ class Tracker:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_figure(self, run_id: str, figure, name: str) -> None:
-        self.client.log_figure(run_id, figure, name, save_kwargs={"dpi": 110, "bbox_inches": "tight"})
+        self.client.log_figure(
+            run_id, figure, name, save_kwargs={"dpi": 110, "bbox_inches": "tight"}
+        )
         plt.close(figure)
 
     def end_trial_run(self, run_id: str, state: str, reason: str | None = None) -> None:

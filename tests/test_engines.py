@@ -12,7 +12,9 @@ TRIAL_COLUMNS = ("optimizer", "kernel_size", "padding", "strides", "epochs", "se
 
 
 def test_keras_tuner_engine_logs_the_same_runs_and_resumes(tmp_path):
-    result = run_cli("study=optimizers", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path}")
+    result = run_cli(
+        "study=optimizers", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = mlflow_runs(tmp_path, "optimizers")
     children = runs[runs["tags.colorize.role"] == "trial"]
@@ -25,7 +27,9 @@ def test_keras_tuner_engine_logs_the_same_runs_and_resumes(tmp_path):
         assert len(client.get_metric_history(run_id, "val_loss")) >= 2
         assert "samples.png" in {a.path for a in client.list_artifacts(run_id)}
     assert (tmp_path / "keras_tuner" / "optimizers").is_dir()
-    again = run_cli("study=optimizers", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path}")
+    again = run_cli(
+        "study=optimizers", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path}"
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(mlflow_runs(tmp_path, "optimizers")) == len(runs)
 
@@ -39,7 +43,9 @@ def runner_factory(tmp_path, smoke_data):
     from experiments.tracking import Tracker, default_tracking_uri
 
     def make(study: str, *overrides: str):
-        cfg, profile = compose(["profile=smoke", f"study={study}", f"runs_dir={tmp_path}", *overrides])
+        cfg, profile = compose(
+            ["profile=smoke", f"study={study}", f"runs_dir={tmp_path}", *overrides]
+        )
         spec = load_study(study).for_profile(profile)
         tracker = Tracker(default_tracking_uri(tmp_path), study, tmp_path)
         tracker.start_study_run("test", "optuna")
@@ -48,7 +54,9 @@ def runner_factory(tmp_path, smoke_data):
             from colorize.data import load_embedded
 
             data = load_embedded(cfg.data.image_size, 2, seed=0)
-        return TrialRunner(cfg, spec, profile, data, tracker, "optuna", tmp_path / "models"), tracker
+        return TrialRunner(
+            cfg, spec, profile, data, tracker, "optuna", tmp_path / "models"
+        ), tracker
 
     return make
 

@@ -75,9 +75,21 @@ def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embe
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{runs_dir / 'mlflow.db'}"}
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "colorize", "--model", "models:/optimizers/latest",
-         "--input", str(tmp_path / "in"), "--output", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "colorize",
+            "--model",
+            "models:/optimizers/latest",
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "cat.png").exists()
@@ -109,21 +121,39 @@ def test_user_mistakes_exit_2_with_one_line(args, message, tmp_path):
 def test_missing_training_folder_is_a_one_line_error(tmp_path):
     result = run_cli("profile=smoke", f"runs_dir={tmp_path}", f"data.train_dir={tmp_path}/none")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == f"error: training folder not found: {tmp_path}/none"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"error: training folder not found: {tmp_path}/none"
+    )
     assert "Traceback" not in result.stderr
 
 
 def test_help_lists_studies_profiles_and_keys():
     result = run_cli("--help")
     assert result.returncode == 0
-    for word in ("optimizers", "epochs", "architecture", "paper", "search", "smoke", "quick",
-                 "trainer.optimizer", "data.train_dir", "runs_dir"):
+    for word in (
+        "optimizers",
+        "epochs",
+        "architecture",
+        "paper",
+        "search",
+        "smoke",
+        "quick",
+        "trainer.optimizer",
+        "data.train_dir",
+        "runs_dir",
+    ):
         assert word in result.stdout, word
 
 
 def test_cfg_prints_the_resolved_config_without_running(tmp_path):
-    result = run_cli("study=epochs", "profile=smoke", "trainer.learning_rate=0.01", "--cfg",
-                     f"runs_dir={tmp_path}")
+    result = run_cli(
+        "study=epochs",
+        "profile=smoke",
+        "trainer.learning_rate=0.01",
+        "--cfg",
+        f"runs_dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr
     assert "learning_rate: 0.01" in result.stdout and "image_size: 32" in result.stdout
     assert "optimizer: adamax" in result.stdout  # the epochs study fixes the optimizer

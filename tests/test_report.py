@@ -1,0 +1,276 @@
+"""The comparison report, built from real stores: a smoke optimizers study run once per session
+(real Keras fits, real MLflow sqlite store, real Optuna storage), a small architecture study with
+infeasible combinations, and the PDF read back with poppler's pdftotext and pdftoppm.
+
+    pytest tests/test_report.py
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from experiments import report
+from experiments.errors import USAGE_EXIT
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+    reason="poppler-utils (pdftotext, pdftoppm) is not installed: apt-get install poppler-utils",
+)
+
+
+def run_study(*args: str) -> None:
+    from experiments.run import main
+
+    assert main(list(args)) == 0, f"experiments.run {' '.join(args)} failed"
+
+
+def pdf_text(path: Path) -> str:
+    """The PDF's text in content order (a wrapped table cell keeps its lines together)."""
+    out = subprocess.run(
+        ["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True
+    )
+    return out.stdout
+
+
+def squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def stored_trials(runs_dir: Path, study: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study)
+    return client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`colorize.role` = 'trial'"
+    )
+
+
+@pytest.fixture(scope="session")
+def optimizer_runs(tmp_path_factory) -> Path:
+    """A smoke optimizers study: three trials (Adamax, Adam, RMSprop; one seed), stored once."""
+    runs_dir = tmp_path_factory.mktemp("optimizer-runs")
+    run_study("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
+    return runs_dir
+
+
+@pytest.fixture(scope="session")
+def optimizer_report(optimizer_runs, tmp_path_factory) -> Path:
+    """`python -m experiments.report study=optimizers runs_dir=...` run as a user would, from a
+    fresh working directory; returns that directory."""
+    workdir = tmp_path_factory.mktemp("report-cwd")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.report",
+            "study=optimizers",
+            f"runs_dir={optimizer_runs}",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    return workdir
+
+
+@needs_poppler
+def test_report_of_smoke_optimizers_study_holds_paper_and_our_values(
+    optimizer_runs, optimizer_report
+):
+    pdf = optimizer_report / "reports" / "optimizers.pdf"
+    text = pdf_text(pdf)
+    for word in ("Adamax", "Adam", "RMSprop", "76.94", "90.95", "complete: 3 of 3 trials"):
+        assert word in text
+    table = pd.read_csv(optimizer_report / "reports" / "optimizers.csv")
+    assert sorted(table["optimizer"]) == ["Adam", "Adamax", "RMSprop"]
+    # Our values are the stored ones: each trial's validation accuracy, as the PDF prints it.
+    for run in stored_trials(optimizer_runs, "optimizers"):
+        name = {"adamax": "Adamax", "adam": "Adam", "rmsprop": "RMSprop"}[
+            run.data.params["optimizer"]
+        ]
+        accuracy = 100 * run.data.metrics["best_val_accuracy"]
+        row = table[table["optimizer"] == name].iloc[0]
+        assert math.isclose(row["val_accuracy_mean"], accuracy, rel_tol=1e-9)
+        assert f"{accuracy:.2f}" in text
+        assert f"{run.data.metrics['best_val_loss']:.5f}" in text
+        assert row["epochs_run_mean"] == run.data.metrics["epochs_run"]
+
+
+@needs_poppler
+def test_report_pages_render_and_are_not_blank(optimizer_report, tmp_path):
+    pdf = optimizer_report / "reports" / "optimizers.pdf"
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 2
+    for page in pages:
+        pixels = np.asarray(Image.open(page).convert("L"), dtype=float)
+        assert pixels.std() > 2, f"{page.name} looks blank"
+
+
+@needs_poppler
+def test_verdict_sentence_follows_the_stored_accuracies(optimizer_runs, optimizer_report):
+    accuracy = {
+        run.data.params["optimizer"]: run.data.metrics["best_val_accuracy"]
+        for run in stored_trials(optimizer_runs, "optimizers")
+    }
+    reproduced = (
+        max(accuracy, key=accuracy.get) == "adamax"
+        and min(accuracy, key=accuracy.get) == "rmsprop"
+    )
+    text = " ".join(pdf_text(optimizer_report / "reports" / "optimizers.pdf").split())
+    expected = "reproduced on this data" if reproduced else "did not reproduce on this data"
+    assert (
+        f"The paper's ordering {'' if reproduced else '(highest Adamax, lowest RMSprop) '}" in text
+    )
+    assert expected in text
+
+
+def test_first_page_says_what_was_run(optimizer_runs, optimizer_report):
+    from experiments.report_store import load_study_records
+
+    stored = load_study_records("optimizers", str(optimizer_runs))
+    items = dict(report.overview_items(stored, ""))
+    assert items["Trials"].startswith("complete: 3 of 3 trials: 3 finished, 0 pruned, 0 failed")
+    assert "12 photos" in items["Dataset"] and "32x32" in items["Dataset"]
+    assert items["Profile"] == "smoke"
+    assert "optuna" in items["Engine"] and "grid" in items["Engine"]
+    assert "keras" in items["Packages"] and "optuna" in items["Packages"]
+    if shutil.which("pdftotext"):
+        text = pdf_text(optimizer_report / "reports" / "optimizers.pdf")
+        assert "complete: 3 of 3 trials" in text
+        assert stored.tags["git.commit"] in text
+
+
+def test_report_is_rebuilt_from_the_stores_alone(optimizer_runs, optimizer_report, tmp_path):
+    """A second build, in another process's absence and another folder, gives the same tables."""
+    assert (
+        report.main(["study=optimizers", f"runs_dir={optimizer_runs}", f"reports_dir={tmp_path}"])
+        == 0
+    )
+    first = optimizer_report / "reports"
+    for name in ("optimizers.csv", "optimizers-trials.csv", "optimizers-paper.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(first / name), pd.read_csv(tmp_path / name))
+
+
+@needs_poppler
+def test_partial_study_is_reported_as_partial(optimizer_runs, tmp_path):
+    """A study whose third trial is not on record yet (as while it still runs)."""
+    from mlflow.tracking import MlflowClient
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(optimizer_runs, runs_dir)
+    client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
+    last = max(
+        stored_trials(runs_dir, "optimizers"), key=lambda r: int(r.data.tags["colorize.trial"])
+    )
+    client.delete_run(last.info.run_id)
+    assert (
+        report.main(["study=optimizers", f"runs_dir={runs_dir}", f"reports_dir={tmp_path}"]) == 0
+    )
+    text = " ".join(pdf_text(tmp_path / "optimizers.pdf").split())
+    assert "partial: 2 of 3 trials" in text
+    assert len(pd.read_csv(tmp_path / "optimizers.csv")) == 2
+
+
+@needs_poppler
+def test_architecture_failures_are_listed_with_their_reason(tmp_path, capsys):
+    """At 16 px the grid's first trials are infeasible: with only those the report refuses
+    (no finished trial); once the study resumes and one finishes, they are listed with why."""
+    runs_dir = tmp_path / "runs"
+    common = ["study=architecture", "profile=smoke", f"runs_dir={runs_dir}", "data.image_size=16"]
+    run_study(*common, "n_trials=1")
+    failed = [
+        r for r in stored_trials(runs_dir, "architecture") if r.data.tags["trial.state"] == "FAIL"
+    ]
+    assert failed, "premise: the first grid point at 16 px cannot be built"
+    capsys.readouterr()
+    args = ["study=architecture", f"runs_dir={runs_dir}", f"reports_dir={tmp_path / 'reports'}"]
+    assert report.main(args) == USAGE_EXIT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "no finished trials" in err
+    assert not (tmp_path / "reports").exists()
+
+    run_study(*common, "n_trials=3")
+    assert report.main(args) == 0
+    trials = stored_trials(runs_dir, "architecture")
+    reasons = [
+        r.data.tags["trial.fail_reason"] for r in trials if r.data.tags["trial.state"] == "FAIL"
+    ]
+    text = squeeze(pdf_text(tmp_path / "reports" / "architecture.pdf"))
+    for reason in reasons:
+        assert squeeze(reason.partition(": ")[2]) in text
+    failures = pd.read_csv(tmp_path / "reports" / "architecture-failed.csv")
+    assert len(failures) == len(reasons)
+    assert set(failures["kind"]) <= {"InfeasibleArchitecture", "TrainingDiverged"}
+    combos = pd.read_csv(tmp_path / "reports" / "architecture.csv")
+    assert (combos["complete"] > 0).sum() == sum(
+        r.data.tags["trial.state"] == "COMPLETE" for r in trials
+    )
+    assert "Parameterimportancesleftout" in text  # too few finished trials: said, not drawn
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["study=optimiser"], "unknown study 'optimiser' (did you mean optimizers?)"),
+        (["study=optimizers", "runs_di=x"], "unknown key 'runs_di' (did you mean runs_dir?)"),
+        (["runs_dir=x"], "study= is required"),
+        (["study=optimizers", "tuner=ray"], "tuner=ray is not allowed"),
+        (["study=optimizers", "--pdf"], "unknown option --pdf"),
+        (["study=optimizers", "runs_dir={tmp}/missing"], "does not exist"),
+        (["study=optimizers", "runs_dir={tmp}"], "holds no MLflow store"),
+        (["study=optimizers", "tracking_uri=sqlite:///{tmp}/none.db"], "no MLflow store at"),
+        (
+            ["study=optimizers", "runs_dir={runs}", "tuner=keras_tuner"],
+            "no tuner=keras_tuner runs",
+        ),
+        (["study=optimizers,epochs", "runs_dir={runs}"], "study 'epochs' has no runs"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(args, message, optimizer_runs, tmp_path, capsys):
+    args = [a.format(tmp=tmp_path, runs=optimizer_runs) for a in args]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert report.main([*args, f"reports_dir={tmp_path / 'reports'}"]) == USAGE_EXIT
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
+    assert message in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created, no store
+
+
+def test_cli_error_is_one_line_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.report", "study=epochs", f"runs_dir={tmp_path}/none"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert result.returncode == USAGE_EXIT
+    assert result.stderr.startswith("error: runs_dir") and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reader_agrees_with_the_writer():
+    """report_store restates tracking's tag names and default URLs (to stay free of Keras)."""
+    from experiments import engine_optuna, report_store, tracking
+
+    for name in ("ROLE_TAG", "STUDY_TAG", "TRIAL_TAG", "ENGINE_TAG"):
+        assert getattr(report_store, name) == getattr(tracking, name)
+    assert report_store.default_tracking_uri("x") == tracking.default_tracking_uri("x")
+    assert report_store.default_storage("x") == engine_optuna.default_storage("x")
