@@ -72,7 +72,7 @@ def trial_values(spec: StudySpec, profile: Profile, params: dict[str, Any]) -> d
 def run_params(cfg: RunConfig) -> dict[str, Any]:
     """Every hyperparameter of a trial as flat MLflow params (leaf names)."""
     flat = {}
-    for key, value in config_module.to_dict(cfg).items():
+    for value in config_module.to_dict(cfg).values():
         if isinstance(value, dict):
             flat.update(value)
     flat["profile"] = cfg.profile
