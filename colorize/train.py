@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from colorize import checkpoint
 from colorize.batches import LabBatches
 from colorize.data import LabData
 
@@ -73,12 +75,14 @@ class TrainResult:
         epochs_run: epochs actually trained.
         best_epoch: 1-based epoch of the lowest val_loss (its weights are the model's now).
         stopped_early: early stopping ended the fit before the epoch budget.
+        resumed_from_epoch: epochs taken from a checkpoint (0 for a fresh fit).
     """
 
     history: dict[str, list[float]]
     epochs_run: int
     best_epoch: int
     stopped_early: bool
+    resumed_from_epoch: int = 0
 
     @property
     def best_val_loss(self) -> float:
@@ -97,34 +101,51 @@ def train(
     seed: int = 0,
     l_scaling: str = "unit",
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    initial_epoch: int = 0,
-    compile: bool = True,
+    checkpoint_dir: Path | None = None,
     verbose: int = 0,
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
+
+    With `checkpoint_dir`, a checkpoint is saved after every epoch and, when one is there
+    already, the fit continues from it: weights, optimizer state, epoch, history and
+    early-stopping state. The result's history covers all epochs.
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the fit stops at once).
     """
     keras.utils.set_random_seed(seed)
-    if compile:
-        compile_model(model, optimizer, learning_rate)
+    compile_model(model, optimizer, learning_rate)
+    resume = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None else None
+    initial_epoch, prior = 0, {}
+    if resume is not None:
+        model.set_weights(resume.model.get_weights())
+        model.optimizer.build(model.trainable_variables)
+        for variable, saved in zip(
+            model.optimizer.variables, resume.model.optimizer.variables, strict=True
+        ):
+            variable.assign(saved)
+        initial_epoch, prior = resume.epochs_done, resume.history
     train_batches = LabBatches(
         data.train_l, data.train_ab, batch_size, l_scaling=l_scaling, shuffle=True, seed=seed
     )
     val_batches = LabBatches(data.val_l, data.val_ab, batch_size, l_scaling=l_scaling)
-    stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
+    stopper = checkpoint.ResumableEarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True, resume=resume
     )
+    callbacks = [LearningRateLogger(), keras.callbacks.TerminateOnNaN(), stopper, *callbacks]
+    if checkpoint_dir is not None:
+        callbacks.append(checkpoint.EpochCheckpoint(checkpoint_dir, stopper, prior))
     fit = model.fit(
         train_batches,
         validation_data=val_batches,
         epochs=epochs,
         initial_epoch=initial_epoch,
-        callbacks=[LearningRateLogger(), keras.callbacks.TerminateOnNaN(), stopper, *callbacks],
+        callbacks=callbacks,
         verbose=verbose,
     )
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    history = {key: list(prior.get(key, [])) for key in prior}
+    for key, values in fit.history.items():
+        history.setdefault(key, []).extend(float(v) for v in values)
     losses = history.get("loss", []) + history.get("val_loss", [])
     if not losses or any(not math.isfinite(v) for v in losses):
         raise TrainingDiverged(
@@ -136,6 +157,7 @@ def train(
     return TrainResult(
         history=history,
         epochs_run=epochs_run,
-        best_epoch=initial_epoch + best_epoch,
+        best_epoch=best_epoch,
+        resumed_from_epoch=initial_epoch,
         stopped_early=bool(stopper.stopped_epoch),
     )

@@ -66,7 +66,8 @@ class RunConfig:
     storage: Optional[str] = None  # noqa: UP045  Optuna storage URL; None: sqlite in runs_dir
     tracking_uri: Optional[str] = None  # noqa: UP045  MLflow URI; None: sqlite in runs_dir
     n_trials: Optional[int] = None  # noqa: UP045  overrides the study's budget
-    workers: int = 1
+    workers: int = 1  # processes on this machine working on the study
+    heartbeat: int = 10  # seconds; a trial silent for 3 beats is failed and retried
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -197,6 +198,7 @@ MINIMUMS = {
     "trainer.epochs": 1,
     "trainer.patience": 0,
     "workers": 1,
+    "heartbeat": 1,
     "n_trials": 1,
 }
 

@@ -6,6 +6,8 @@ a trial's end is reported back to the engine differs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from colorize import lab
+from colorize import checkpoint, lab
 from colorize.data import LabData
 from colorize.metrics import colorization_metrics
 from colorize.model import InfeasibleArchitecture, build_model
@@ -96,6 +98,7 @@ class TrialRunner:
         self.tracker, self.engine = tracker, engine
         self.models_dir = models_dir
         self.models_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoints_root = Path(cfg.runs_dir) / "checkpoints" / spec.name / engine
 
     def run(
         self,
@@ -120,24 +123,47 @@ class TrialRunner:
             on_run_started(run_id)
         keras.utils.clear_session()
         keras.utils.set_random_seed(cfg.trainer.seed)
+        checkpoint_dir = self.checkpoint_dir(params)
         try:
-            record = self._fit_and_record(number, cfg, run_id, extra_callbacks or [])
+            record = self._fit_and_record(
+                number, cfg, run_id, extra_callbacks or [], checkpoint_dir
+            )
         except on_pruned:
             self.tracker.end_trial_run(run_id, "PRUNED", "pruned by the study's pruner")
+            checkpoint.remove(checkpoint_dir)
             raise
         except (InfeasibleArchitecture, TrainingDiverged) as error:
             reason = f"{type(error).__name__}: {error}"
             self.tracker.end_trial_run(run_id, "FAIL", reason)
+            checkpoint.remove(checkpoint_dir)
             raise TrialFailed(reason) from None
-        except BaseException as error:  # interrupted or crashed: never leave the run RUNNING
-            state_reason = "interrupted" if isinstance(error, KeyboardInterrupt) else repr(error)
-            self.tracker.end_trial_run(run_id, "FAIL", state_reason)
+        except KeyboardInterrupt:
+            # Stopped on purpose (Ctrl-C, SIGTERM): the checkpoint stays for the retry.
+            self.tracker.end_trial_run(run_id, "FAIL", "interrupted", status="KILLED")
+            raise
+        except BaseException as error:  # crashed: never leave the run RUNNING
+            self.tracker.end_trial_run(run_id, "FAIL", repr(error))
             raise
         self.tracker.end_trial_run(run_id, "COMPLETE")
+        checkpoint.remove(checkpoint_dir)
         return record
 
+    def checkpoint_dir(self, params: dict[str, Any]) -> Path:
+        """Where a trial with these values keeps its per-epoch checkpoint: a retry of a killed
+        trial has the same values, so it finds the checkpoint and continues from it."""
+        key = json.dumps(
+            {"study": self.spec.name, "engine": self.engine, **params}, sort_keys=True
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return self.checkpoints_root / digest
+
     def _fit_and_record(
-        self, number: int, cfg: RunConfig, run_id: str, extra_callbacks: list
+        self,
+        number: int,
+        cfg: RunConfig,
+        run_id: str,
+        extra_callbacks: list,
+        checkpoint_dir: Path,
     ) -> TrialRecord:
         model = build_model(
             kernel_size=cfg.model.kernel_size,
@@ -148,6 +174,12 @@ class TrialRunner:
         )
         self.tracker.log_metrics(run_id, {"num_params": model.count_params()})
         history: dict[str, list[float]] = {}
+        resume = checkpoint.load(checkpoint_dir)
+        if resume is not None:  # a retried trial: its run shows the epochs done before, too
+            history.update({k: list(v) for k, v in resume.history.items()})
+            self.tracker.log_history(run_id, resume.history)
+            self.tracker.set_tags(run_id, {"resumed_from_epoch": resume.epochs_done})
+            del resume
 
         class _Keep(keras.callbacks.Callback):  # keeps the curve even if pruning stops the fit
             def on_epoch_end(self, epoch, logs=None):
@@ -171,6 +203,7 @@ class TrialRunner:
                     EpochLine(number, cfg.trainer.epochs),
                     *extra_callbacks,
                 ],
+                checkpoint_dir=checkpoint_dir,
             )
         finally:
             if history.get("loss"):

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from experiments.study import run
 
-        return run(cfg, profile, spec)
+        return run(cfg, profile, spec, argv=args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT

@@ -4,7 +4,10 @@ trials table and (when data.test_dir is set) the colorized test photos."""
 from __future__ import annotations
 
 import logging
+import os
 import shlex
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -52,7 +55,40 @@ def ui_command(cfg: RunConfig, tracking_uri: str) -> str:
     )
 
 
-def run(cfg: RunConfig, profile: Profile, spec: StudySpec) -> int:
+WORKER_ENV = "COLORIZE_SECONDARY_WORKER"  # set for the extra processes `workers=N` starts
+
+
+def start_workers(argv: list[str], count: int, logs_dir: Path) -> list[subprocess.Popen]:
+    """Start `count` more processes of the same command (workers=1) on the same study."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    args = [a for a in argv if not a.startswith("workers=")] + ["workers=1"]
+    env = {**os.environ, WORKER_ENV: "1"}
+    processes = []
+    for index in range(1, count + 1):
+        log_file = open(logs_dir / f"worker-{index}.log", "w")  # noqa: SIM115  (child's output)
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "experiments.run", *args],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        )
+    return processes
+
+
+def stop_workers(processes: list[subprocess.Popen], interrupted: bool) -> None:
+    for process in processes:
+        if interrupted and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait()
+
+
+def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | None = None) -> int:
+    secondary = os.environ.get(WORKER_ENV) == "1"
+    if cfg.workers > 1 and cfg.tuner != "optuna":
+        raise UsageError("workers>1 needs tuner=optuna (Keras Tuner runs one process)")
     runs_dir = Path(cfg.runs_dir).expanduser()
     runs_dir.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg)
@@ -79,10 +115,14 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec) -> int:
     if engine == "optuna":
         from experiments.engine_optuna import open_study
 
-        study = open_study(storage_url, spec)
+        study = open_study(storage_url, spec, heartbeat=cfg.heartbeat)
     tracker.start_study_run(
         storage_url if engine == "optuna" else str(runs_dir / "keras_tuner"), engine
     )
+    if study is not None:
+        from experiments.engine_optuna import recover
+
+        recover(study, tracker.close_if_running)
     study_yaml = (config_module.STUDIES_DIR / f"{spec.name}.yaml").read_text()
     tracker.log_study_setup(
         config_module.to_yaml(cfg),
@@ -120,17 +160,30 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec) -> int:
         f"images at {data.image_size}x{data.image_size})"
     )
     status = "FAILED"
+    workers = []
+    if cfg.workers > 1 and not secondary:
+        workers = start_workers(argv or [], cfg.workers - 1, runs_dir / "logs" / spec.name)
+        print(
+            f"started {len(workers)} more worker(s); their logs: {runs_dir / 'logs' / spec.name}"
+        )
     try:
         if engine == "optuna":
             rows, best = _run_optuna(study, spec, runner, total, models_dir)
         else:
             rows, best = _run_keras_tuner(cfg, spec, runner, total, runs_dir, models_dir)
+        stop_workers(workers, interrupted=False)
+        if workers:
+            rows, best = _optuna_rows(study)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
+        stop_workers(workers, interrupted=True)
         raise
     finally:
-        tracker.end_study_run(status)
+        if not secondary:
+            tracker.end_study_run(status)
+    if secondary:
+        return 0
     table = pd.DataFrame(rows)
     csv_path = runs_dir / f"{spec.name}-{engine}-trials.csv"
     table.to_csv(csv_path, index=False)
@@ -154,8 +207,9 @@ def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
     bar = _progress(total, len(settled_trials(study)))
 
     def on_trial_end(trial) -> None:
-        bar.update(1)
         settled = settled_trials(study)
+        bar.n = min(total, len(settled))  # other workers' trials count too
+        bar.refresh()
         complete = [t for t in settled if t.state.name == "COMPLETE"]
         best = min(
             complete,
@@ -170,6 +224,11 @@ def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
         run_study(study, spec, runner, total, on_trial_end)
     finally:
         bar.close()
+    return _optuna_rows(study)
+
+
+def _optuna_rows(study) -> tuple[list[dict], tuple[int, str] | None]:
+    """The study's trials as table rows, and (number, MLflow run id) of the best trial."""
     rows = [
         {
             "number": t.number,
@@ -182,6 +241,7 @@ def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
             "fail_reason": t.user_attrs.get("fail_reason", ""),
         }
         for t in study.get_trials(deepcopy=False)
+        if not t.user_attrs.get("surplus")
     ]
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     best = study.best_trial if complete else None

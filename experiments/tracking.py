@@ -197,9 +197,35 @@ class Tracker:
         )
         plt.close(figure)
 
-    def end_trial_run(self, run_id: str, state: str, reason: str | None = None) -> None:
-        """End a trial's run: state is COMPLETE, PRUNED or FAIL (Optuna's words)."""
-        status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}[state]
+    def close_if_running(self, run_id: str, reason: str) -> bool:
+        """End a run still marked RUNNING although its trial is over (its worker was killed)."""
+        try:
+            run = self.client.get_run(run_id)
+        except mlflow.exceptions.MlflowException:
+            return False
+        if run.info.status != "RUNNING":
+            return False
+        self.end_trial_run(run_id, "FAIL", reason)
+        return True
+
+    def log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
+        """Per-epoch metrics (steps 1..n) of epochs trained before, e.g. by a killed attempt."""
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), now, step)
+            for key, values in history.items()
+            for step, value in enumerate(values, start=1)
+            if np.isfinite(value)
+        ]
+        for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 per batch
+            self.client.log_batch(run_id, metrics=metrics[start : start + 900])
+
+    def end_trial_run(
+        self, run_id: str, state: str, reason: str | None = None, status: str | None = None
+    ) -> None:
+        """End a trial's run: state is COMPLETE, PRUNED or FAIL (Optuna's words); the run's
+        status follows (FINISHED, KILLED, FAILED) unless given."""
+        status = status or {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}[state]
         tags = {"trial.state": state}
         if reason:
             tags["trial.fail_reason"] = reason[:5000]
