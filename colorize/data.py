@@ -54,16 +54,34 @@ class LabData:
         return len(self.manifest)
 
 
-def convert_rgb_batch(rgb: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 (N, H, W, 3) -> uint8 L (N, H, W, 1) and int8 a/b (N, H, W, 2), in chunks."""
+def convert_rgb_batch(
+    rgb: np.ndarray,
+    chunk: int = 4,
+    out_l: np.ndarray | None = None,
+    out_ab: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 (N, H, W, 3) -> uint8 L (N, H, W, 1) and int8 a/b (N, H, W, 2).
+
+    Chunks of `chunk` photos are converted in a thread pool (numpy releases the GIL) straight to
+    the compact form with `lab.rgb_uint8_to_compact`; no float LAB array of the batch is made
+    (float RGB in [0, 1] is also accepted and goes through scikit-image).
+    `out_l` / `out_ab` (e.g. memory-mapped arrays of those shapes) are filled when given.
+    """
+    rgb = np.asarray(rgb)
     count = len(rgb)
-    out_l = np.empty(rgb.shape[:3] + (1,), dtype=np.uint8)
-    out_ab = np.empty(rgb.shape[:3] + (2,), dtype=np.int8)
+    if out_l is None:
+        out_l = np.empty(rgb.shape[:3] + (1,), dtype=np.uint8)
+    if out_ab is None:
+        out_ab = np.empty(rgb.shape[:3] + (2,), dtype=np.int8)
 
     def convert(start: int) -> None:
-        converted = lab.rgb_to_lab(rgb[start : start + chunk])
-        out_l[start : start + chunk] = lab.encode_l(converted[..., :1])
-        out_ab[start : start + chunk] = lab.encode_ab(converted[..., 1:])
+        stop = start + chunk
+        if rgb.dtype == np.uint8:
+            lab.rgb_uint8_to_compact(rgb[start:stop], out_l[start:stop], out_ab[start:stop])
+        else:  # float RGB in [0, 1]: scikit-image, then encode
+            converted = lab.rgb_to_lab(rgb[start:stop])
+            out_l[start:stop] = lab.encode_l(converted[..., :1])
+            out_ab[start:stop] = lab.encode_ab(converted[..., 1:])
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(convert, range(0, count, chunk)))
