@@ -1,0 +1,237 @@
+"""The dataset cache: converted once, memory-mapped, rebuilt when anything it came from changes,
+and never trusted when damaged. Real photo files on disk, tiny images."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from colorize import cache
+from colorize.batches import LabBatches
+from colorize.cache import load_dataset_cached
+from colorize.data import DataError, load_dataset, load_embedded
+from tests.conftest import write_photo
+
+SIZE = 32
+ARRAYS = ("train_l", "train_ab", "val_l", "val_ab")
+
+
+def load(cache_dir, folder, **settings):
+    return load_dataset_cached(cache_dir, str(folder) if folder else None, SIZE, **settings)
+
+
+def same_arrays(a, b) -> bool:
+    return all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ARRAYS)
+
+
+def only_entry(cache_dir):
+    (entry,) = [p for p in cache_dir.iterdir() if p.is_dir()]
+    return entry
+
+
+def test_second_load_reuses_the_cache_and_equals_the_uncached_dataset(tmp_path, photo_folder):
+    first = load(tmp_path / "cache", photo_folder)
+    second = load(tmp_path / "cache", photo_folder)
+    assert first.built and not second.built
+    assert second.cache_path == first.cache_path and second.key == first.key
+    uncached = load_dataset(str(photo_folder), SIZE)
+    assert same_arrays(second, uncached) and same_arrays(first, uncached)
+    assert second.manifest == uncached.manifest
+    assert second.name == uncached.name and second.image_size == SIZE
+    assert second.skipped == uncached.skipped and second.upscaled == uncached.upscaled
+
+
+def test_arrays_are_read_only_memmaps_that_batches_stream_from(tmp_path, photo_folder):
+    data = load(tmp_path / "cache", photo_folder)
+    for name in ARRAYS:
+        array = getattr(data, name)
+        assert isinstance(array, np.memmap) and not array.flags.writeable, name
+    batches = LabBatches(data.train_l, data.train_ab, 2, shuffle=True, seed=1)
+    inputs, targets = batches[0]
+    assert type(inputs) is np.ndarray and inputs.shape == (2, SIZE, SIZE, 1)
+    cache.release_pages(data.train_l)  # pages handed back stay readable
+    assert np.array_equal(data.train_l, load_dataset(str(photo_folder), SIZE).train_l)
+
+
+def test_embedded_default_is_cached_and_equals_load_embedded(tmp_path):
+    first = load(tmp_path / "cache", None, crops_per_photo=2)
+    second = load(tmp_path / "cache", None, crops_per_photo=2)
+    assert first.built and not second.built
+    expected = load_embedded(SIZE, crops_per_photo=2)
+    assert same_arrays(second, expected) and second.manifest == expected.manifest
+    assert second.name == "embedded"
+    assert load(tmp_path / "cache", None, crops_per_photo=4).built  # a setting it reads
+
+
+def test_changing_a_file_rebuilds(tmp_path, photo_folder, embedded_photos):
+    first = load(tmp_path / "cache", photo_folder)
+    photo = photo_folder / "photo0.jpg"
+    write_photo(photo, embedded_photos["skimage:coffee"])
+    changed = load(tmp_path / "cache", photo_folder)
+    assert changed.built and changed.key != first.key
+    assert same_arrays(changed, load_dataset(str(photo_folder), SIZE))
+
+
+def test_adding_or_removing_a_file_rebuilds(tmp_path, photo_folder, embedded_photos):
+    first = load(tmp_path / "cache", photo_folder)
+    write_photo(photo_folder / "more" / "extra.png", embedded_photos["skimage:coffee"])
+    added = load(tmp_path / "cache", photo_folder)
+    (photo_folder / "more" / "extra.png").unlink()
+    removed = load(tmp_path / "cache", photo_folder)
+    assert added.built and added.num_photos == first.num_photos + 1
+    assert not removed.built and removed.key == first.key  # back to the first entry
+
+
+@pytest.mark.parametrize(
+    "setting", [{"val_fraction": 0.4}, {"seed": 3}], ids=["val_fraction", "seed"]
+)
+def test_changing_a_setting_rebuilds(tmp_path, photo_folder, setting):
+    first = load(tmp_path / "cache", photo_folder)
+    changed = load(tmp_path / "cache", photo_folder, **setting)
+    assert changed.built and changed.key != first.key
+    settings = {"val_fraction": 0.1, "seed": 0} | setting
+    assert same_arrays(changed, load_dataset(str(photo_folder), SIZE, **settings))
+    assert not load(tmp_path / "cache", photo_folder).built  # the first entry is still there
+
+
+def test_changing_image_size_rebuilds_and_unread_settings_do_not(tmp_path, photo_folder):
+    first = load(tmp_path / "cache", photo_folder)
+    bigger = load_dataset_cached(tmp_path / "cache", str(photo_folder), 48)
+    assert bigger.built and bigger.train_l.shape[1:3] == (48, 48)
+    # a folder does not use crops_per_photo / val_photos: the entry is shared
+    same = load(tmp_path / "cache", photo_folder, crops_per_photo=5, val_photos=1)
+    assert not same.built and same.key == first.key
+
+
+def test_a_new_cache_version_rebuilds(tmp_path, photo_folder, monkeypatch):
+    first = load(tmp_path / "cache", photo_folder)
+    monkeypatch.setattr(cache, "CACHE_VERSION", cache.CACHE_VERSION + 1)
+    again = load(tmp_path / "cache", photo_folder)
+    assert again.built and again.key != first.key
+
+
+def truncate(entry):
+    path = entry / "train_ab.npy"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def flip_a_byte(entry):
+    path = entry / "val_l.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # same size, same header: only the checksum can tell
+    path.write_bytes(bytes(data))
+
+
+def delete_json(entry):
+    (entry / "meta.json").unlink()
+
+
+def half_write_json(entry):
+    text = (entry / "meta.json").read_text()
+    (entry / "meta.json").write_text(text[: len(text) // 2])
+
+
+def delete_array(entry):
+    (entry / "train_l.npy").unlink()
+
+
+def wrong_shape_in_json(entry):
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["arrays"]["val_ab"]["shape"][0] += 1
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [truncate, flip_a_byte, delete_json, half_write_json, delete_array, wrong_shape_in_json],
+)
+def test_a_damaged_cache_is_rebuilt_without_error(tmp_path, photo_folder, damage, caplog):
+    load(tmp_path / "cache", photo_folder)
+    damage(only_entry(tmp_path / "cache"))
+    rebuilt = load(tmp_path / "cache", photo_folder)
+    assert rebuilt.built
+    assert same_arrays(rebuilt, load_dataset(str(photo_folder), SIZE))
+    assert "invalid" in caplog.text
+    assert not load(tmp_path / "cache", photo_folder).built  # and the rebuilt one is trusted
+
+
+def test_without_checksums_a_flipped_byte_goes_unnoticed_but_size_still_counts(
+    tmp_path, photo_folder
+):
+    load(tmp_path / "cache", photo_folder)
+    entry = only_entry(tmp_path / "cache")
+    flip_a_byte(entry)
+    assert not load(tmp_path / "cache", photo_folder, verify=False).built
+    truncate(entry)
+    assert load(tmp_path / "cache", photo_folder, verify=False).built
+
+
+def test_a_killed_build_leaves_no_entry_and_its_leftovers_are_cleared(
+    tmp_path, photo_folder, monkeypatch
+):
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cache, "_NpyWriter", crash)
+        with pytest.raises(KeyboardInterrupt):
+            load(tmp_path / "cache", photo_folder)
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    # a build killed harder (no cleanup) leaves a temp folder: the next build clears it
+    entry_name = only_entry_name(tmp_path, photo_folder)
+    stale = tmp_path / "cache" / f".tmp-{entry_name}-deadbeef"
+    stale.mkdir()
+    assert load(tmp_path / "cache", photo_folder).built and not stale.exists()
+
+
+def only_entry_name(tmp_path, photo_folder) -> str:
+    key, _ = cache.dataset_key(str(photo_folder), SIZE)
+    return cache._entry_name(str(photo_folder), key, SIZE)
+
+
+def test_grayscale_and_unreadable_files_are_skipped_as_uncached(
+    tmp_path, photo_folder, embedded_photos
+):
+    gray = embedded_photos["skimage:astronaut"].mean(axis=-1).astype(np.uint8)
+    write_photo(photo_folder / "gray.png", np.stack([gray] * 3, axis=-1))
+    (photo_folder / "broken.jpg").write_bytes(b"not a jpeg")
+    load(tmp_path / "cache", photo_folder)
+    cached = load(tmp_path / "cache", photo_folder)
+    uncached = load_dataset(str(photo_folder), SIZE)
+    assert not cached.built
+    assert cached.skipped == uncached.skipped
+    assert cached.skipped["grayscale"] == [str(photo_folder / "gray.png")]
+    assert cached.skipped["unreadable"] == [str(photo_folder / "broken.jpg")]
+    assert same_arrays(cached, uncached) and cached.manifest == uncached.manifest
+
+
+def test_a_moved_folder_keeps_its_cache_with_its_new_paths(tmp_path, photo_folder):
+    load(tmp_path / "cache", photo_folder)
+    moved = photo_folder.rename(tmp_path / "elsewhere")
+    data = load(tmp_path / "cache", moved)
+    assert not data.built and data.name == str(moved)
+
+
+def test_missing_or_empty_folders_are_data_errors_and_cache_nothing(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load(tmp_path / "cache", tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no image files"):
+        load(tmp_path / "cache", tmp_path / "empty")
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+
+
+def test_parallel_loads_build_once(tmp_path, photo_folder):
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(load(tmp_path / "cache", photo_folder)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.built for r in results) == [False, False, True]
