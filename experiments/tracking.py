@@ -84,7 +84,22 @@ class Tracker:
         self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None
 
+    def _check_reachable(self) -> None:
+        """Fail fast on an unreachable server instead of waiting out MLflow's retries."""
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            return
+        import requests
+
+        try:
+            requests.get(self.tracking_uri.rstrip("/") + "/health", timeout=5).raise_for_status()
+        except requests.RequestException as error:
+            reason = str(error).splitlines()[0][:200]
+            raise UsageError(
+                f"tracking_uri {self.tracking_uri} is unreachable: {reason}"
+            ) from None
+
     def _experiment(self) -> str:
+        self._check_reachable()
         try:
             found = self.client.get_experiment_by_name(self.study)
             if found is not None:
