@@ -27,8 +27,11 @@ class UnreadableImage(Exception):
 
 def list_images(folder: Path) -> list[Path]:
     """Image files under `folder` (recursive), sorted, matched by extension (case-insensitive)."""
+    # A broken link is listed too: it is a photo the user meant, reported as unreadable.
     return sorted(
-        p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        p
+        for p in Path(folder).rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_EXTENSIONS
     )
 
 
@@ -78,10 +81,13 @@ def read_rgb(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
-                image = ImageOps.exif_transpose(image)
-                if max(image.size) > max_side:
-                    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
                 image.load()
+                if max(image.size) > max_side:
+                    # reducing_gap: shrink by an integer factor first, so no large float buffer
+                    image.thumbnail(
+                        (max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0
+                    )
+                image = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(image)
                 return np.asarray(rgb, dtype=np.uint8).copy()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:

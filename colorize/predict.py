@@ -11,6 +11,7 @@ plug-ins registered under the entry-point group `colorize.model_resolvers`, keye
 from __future__ import annotations
 
 import json
+import os
 import re
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -122,6 +123,7 @@ def colorize_rgb(model: keras.Model, rgb: np.ndarray, l_scaling: str = "unit") -
 
 def output_name(source: Path, input_root: Path) -> Path:
     """Relative output path (PNG) for `source`; never escapes the output folder."""
-    relative = Path(source).resolve().relative_to(Path(input_root).resolve())
+    # Lexical, not resolved: a symbolic link inside the input folder must not lead outside.
+    relative = Path(os.path.relpath(os.path.abspath(source), os.path.abspath(input_root)))
     parts = [part for part in relative.with_suffix(".png").parts if part not in ("", ".", "..")]
-    return Path(*parts)
+    return Path(*parts) if parts else Path("image.png")

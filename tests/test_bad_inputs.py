@@ -1,0 +1,159 @@
+"""Every kind of bad photo named in the reliability guarantees, each with its outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize.data import DataError, load_folder
+from colorize.images import MAX_SIDE, UnreadableImage, read_rgb
+from colorize.predict import output_name
+
+
+@pytest.fixture
+def colourful(embedded_photos) -> np.ndarray:
+    return embedded_photos["skimage:coffee"][:120, :160]
+
+
+def test_corrupt_jpeg_is_unreadable(tmp_path, colourful):
+    path = tmp_path / "corrupt.jpg"
+    Image.fromarray(colourful).save(path)
+    data = bytearray(path.read_bytes())
+    data[200:] = os.urandom(len(data) - 200)
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableImage, match="corrupt.jpg"):
+        read_rgb(path)
+
+
+def test_truncated_png_and_text_named_jpg_are_unreadable(tmp_path, colourful):
+    png = tmp_path / "cut.png"
+    Image.fromarray(colourful).save(png)
+    png.write_bytes(png.read_bytes()[:300])
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not a photo")
+    for path in (png, text):
+        with pytest.raises(UnreadableImage, match=path.name):
+            read_rgb(path)
+
+
+def test_sixteen_bit_png_keeps_its_contrast(tmp_path):
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    rgb = read_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3)
+    assert rgb.min() == 0 and rgb.max() == 255
+
+
+def test_rgba_palette_and_cmyk_become_rgb_with_their_colours(tmp_path, colourful):
+    rgba = np.dstack([colourful, np.full(colourful.shape[:2], 255, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    Image.fromarray(colourful).convert("P", palette=Image.Palette.ADAPTIVE).save(
+        tmp_path / "pal.png"
+    )
+    Image.fromarray(colourful).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    for name, tolerance in (("alpha.png", 0), ("pal.png", 40), ("cmyk.jpg", 40)):
+        rgb = read_rgb(tmp_path / name)
+        assert rgb.shape == colourful.shape, name
+        assert np.abs(rgb.astype(int) - colourful).mean() <= tolerance, name
+
+
+def test_transparent_pixels_are_composited_on_white(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "clear.png")
+    assert (read_rgb(tmp_path / "clear.png") == 255).all()
+
+
+def test_small_photo_is_upscaled_with_a_warning(tmp_path, embedded_photos, caplog):
+    names = sorted(embedded_photos)[:3]
+    for i, name in enumerate(names):
+        Image.fromarray(embedded_photos[name]).save(tmp_path / f"p{i}.png")
+    Image.fromarray(embedded_photos[names[0]][:20, :30]).save(tmp_path / "tiny.png")
+    with caplog.at_level(logging.WARNING):
+        data = load_folder(tmp_path, 64)
+    assert data.num_photos == 4 and [p.rsplit("/", 1)[-1] for p in data.upscaled] == ["tiny.png"]
+    assert "tiny.png is 30x20, smaller than image_size 64: upscaled" in caplog.text
+
+
+def test_very_large_photo_is_downscaled_without_a_memory_blow_up(tmp_path):
+    path = tmp_path / "huge.jpg"
+    image = Image.new("RGB", (12000, 9000), (200, 120, 40))
+    image.paste((30, 90, 200), (3000, 2000, 9000, 7000))
+    image.save(path, quality=70)
+    del image
+    # Measured in a fresh process (VmHWM: its own peak resident memory). Decoded in full the
+    # photo alone takes 309 MiB as uint8 and 2.4 GiB as float64; reading it stays well below.
+    code = (
+        "from colorize.images import read_rgb;"
+        f"rgb = read_rgb({str(path)!r});"
+        "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+        "print(rgb.shape[0], rgb.shape[1], peak)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    height, width, peak_kib = map(int, out.stdout.split())
+    assert max(height, width) <= MAX_SIDE and width / height == pytest.approx(4 / 3, rel=0.01)
+    assert peak_kib < 300 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+
+
+def test_broken_link_counts_as_unreadable(tmp_path, embedded_photos, caplog):
+    for i, name in enumerate(sorted(embedded_photos)[:3]):
+        Image.fromarray(embedded_photos[name]).save(tmp_path / f"p{i}.png")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with caplog.at_level(logging.WARNING):
+        data = load_folder(tmp_path, 32)
+    assert [p.rsplit("/", 1)[-1] for p in data.skipped["unreadable"]] == ["gone.jpg"]
+    assert "gone.jpg" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_file_without_read_permission_is_unreadable(tmp_path, colourful):
+    path = tmp_path / "locked.png"
+    Image.fromarray(colourful).save(path)
+    path.chmod(0)
+    with pytest.raises(UnreadableImage, match="locked.png"):
+        read_rgb(path)
+
+
+def test_folder_of_only_bad_files_is_a_one_line_error(tmp_path):
+    (tmp_path / "a.jpg").write_text("x")
+    with pytest.raises(DataError, match="0 usable colour photo.*1 unreadable"):
+        load_folder(tmp_path, 32)
+
+
+def test_output_names_stay_inside_the_output_folder(tmp_path):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "sub" / "link").symlink_to(outside)
+    assert (
+        output_name(root / "sub" / "link" / "photo.jpg", root).as_posix() == "sub/link/photo.png"
+    )
+    assert output_name(root / "a.b.jpeg", root).as_posix() == "a.b.png"
+    assert ".." not in output_name(root / ".." / "x.jpg", root).parts
+
+
+def test_study_warns_about_bad_photos_and_logs_their_count(tmp_path, photo_folder):
+    from tests.studies_helpers import mlflow_runs, run_cli
+
+    (photo_folder / "junk.jpg").write_text("not an image")
+    gray = np.full((64, 64), 100, np.uint8)
+    Image.fromarray(gray).save(photo_folder / "gray.png")
+    result = run_cli(
+        "study=optimizers",
+        "profile=smoke",
+        "n_trials=1",
+        f"runs_dir={tmp_path / 'runs'}",
+        f"data.train_dir={photo_folder}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "junk.jpg" in result.stderr and "skipped 1 grayscale and 1 unreadable" in result.stderr
+    runs = mlflow_runs(tmp_path / "runs", "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]
+    assert parent["metrics.skipped_unreadable"] == 1 and parent["metrics.skipped_grayscale"] == 1
