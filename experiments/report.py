@@ -203,7 +203,15 @@ def overview_items(stored, description: str) -> list[tuple[str, str]]:
         budgets = "; epoch budgets trained: " + ", ".join(f"{b} -> {t}" for b, t in pairs)
     return [
         ("Study", f"{stored.name}: {description}" if description else stored.name),
-        ("Trials", f"{stored.completeness()}: {trial_counts(stored)}"),
+        (
+            "Trials",
+            f"{stored.completeness()}: {trial_counts(stored)}"
+            + (
+                "; the study has not finished, the tables cover the trials on record"
+                if stored.is_partial
+                else ""
+            ),
+        ),
         ("Profile", f"{params.get('profile', '?')}{budgets}"),
         (
             "Dataset",
@@ -244,21 +252,34 @@ READING = [
 ]
 
 
-def objective_column(metric: str) -> str:
-    return {"val_loss": "best_val_loss", "val_accuracy": "best_val_accuracy"}.get(metric, metric)
-
-
 def best_per_group(stored, grouping) -> list[tuple[str, object]]:
-    """(group label, best finished trial) for each group, in the grouping's order."""
+    """(group label, best finished trial by the study's objective) per group, in display order."""
+    from experiments.report_tables import best_trial
+
     complete = stored.complete_trials()
-    column = objective_column(stored.params.get("metric", "val_loss"))
-    ascending = stored.params.get("direction", "minimize") == "minimize"
     picked = []
     for label in grouping.order:
         members = complete[(grouping.labels[complete["number"]] == label).to_numpy()]
-        if len(members) and column in members:
-            picked.append((label, members.sort_values(column, ascending=ascending).iloc[0]))
+        if len(members):
+            picked.append((label, best_trial(stored, members)))
     return picked
+
+
+def sample_strips(stored, grouping, scratch: Path) -> list[tuple[str, Path | None]]:
+    """(caption, downloaded samples.png) of the best trial of each group, best groups first."""
+    from experiments.report_figures import MAX_SAMPLE_GROUPS
+    from experiments.report_store import download_artifact
+
+    strips = []
+    for label, trial in best_per_group(stored, grouping)[:MAX_SAMPLE_GROUPS]:
+        folder = scratch / f"trial-{int(trial['number'])}"
+        path = download_artifact(stored, trial["run_id"], "samples.png", folder)
+        caption = (
+            f"{label}: trial {int(trial['number'])}\nval. loss {trial['best_val_loss']:.5f}, "
+            f"val. acc. {100 * trial['best_val_accuracy']:.2f}%"
+        )
+        strips.append((caption, path))
+    return strips
 
 
 def build_report(stored, reports_dir: Path) -> tuple[list[Path], int, list[str]]:
@@ -267,21 +288,11 @@ def build_report(stored, reports_dir: Path) -> tuple[list[Path], int, list[str]]
     Returns:
         The files written, the PDF's page count, and the verdict sentences (for the console).
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    from experiments import paper_results, report_figures
-    from experiments.report_store import download_artifact
-    from experiments.report_tables import Table, comparison_tables, trial_groups, trials_table
+    from experiments.report_tables import comparison_tables, trials_table
 
     reports_dir.mkdir(parents=True, exist_ok=True)
     tables = comparison_tables(stored)
     every = trials_table(stored)
-    grouping = trial_groups(stored)
-    footer = (
-        f"colorize-studies report: study {stored.name}, tuner {stored.engine}, profile "
-        f"{stored.params.get('profile', '?')}; {stored.completeness()}"
-    )
     written: list[Path] = []
     for table in [*tables, every]:
         path = reports_dir / (
@@ -294,87 +305,80 @@ def build_report(stored, reports_dir: Path) -> tuple[list[Path], int, list[str]]
         stale.unlink()
 
     pdf_path = reports_dir / f"{stored.name}.pdf"
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        description = _description(stored, scratch)
-        partial = (
-            [f"This report is {stored.completeness()}: the study has not finished all its trials."]
-            if stored.is_partial
-            else []
-        )
-        draft = reports_dir / f".{stored.name}.pdf.part"
-        metadata = {
-            "Title": f"Study report: {stored.name}",
-            "Subject": f"{stored.name} ({stored.engine}), {stored.completeness()}",
-            "Creator": "colorize-studies experiments.report",
-        }
-        title = f"Study report: {stored.name}" + (" (partial)" if stored.is_partial else "")
-        with plt.rc_context(report_figures.RC), PdfPages(draft, metadata=metadata) as pdf:
-            doc = report_figures.Document(pdf, footer)
-            doc.new_page(title)
-            overview = Table(
-                "",
-                "",
-                ["What", "Value"],
-                overview_items(stored, description),
-                frame=None,
-                wrap={1: 150},
-            )
-            doc.table(overview, new_page=False, fill=True)
-            if partial:
-                doc.heading("Partial", title)
-                doc.paragraphs(partial, title)
-            doc.heading("The paper's findings", title)
-            doc.paragraphs(paper_results.summary_lines(), title)
-            doc.heading("Reading this report", title)
-            doc.paragraphs(READING, title)
-            for number, table in enumerate(tables):
-                doc.table(table, new_page=number == 0)
-            doc.finish()
-            figure_pages = report_figures.curves_page(
-                pdf,
-                stored.histories,
-                list(stored.trials["number"]),
-                grouping,
-                f"Learning curves per {grouping.title}",
-                footer,
-            )
-            optuna_notes: list[str] = []
-            if stored.optuna_study is not None:
-                objective = f"objective: {stored.params.get('metric', '?')}"
-                added, optuna_notes = report_figures.optuna_pages(
-                    pdf, stored.optuna_study, footer, objective
-                )
-                figure_pages += added
-            samples = []
-            for label, trial in best_per_group(stored, grouping)[
-                : report_figures.MAX_SAMPLE_GROUPS
-            ]:
-                path = download_artifact(
-                    stored, trial["run_id"], "samples.png", scratch / str(trial["number"])
-                )
-                caption = (
-                    f"{label}: trial {int(trial['number'])}\nval. loss "
-                    f"{trial['best_val_loss']:.5f}, val. acc. {100 * trial['best_val_accuracy']:.2f}%"
-                )
-                samples.append((caption, path))
-            count = len(grouping.order)
-            shown = min(count, report_figures.MAX_SAMPLE_GROUPS)
-            figure_pages += report_figures.samples_pages(
-                pdf,
-                samples,
-                f"Best trial per {grouping.title}"
-                + (f" (the {shown} best of {count})" if shown < count else ""),
-                footer,
-            )
-            every.notes = [*stored.notes, *optuna_notes]
-            doc.table(every)
-            doc.finish()
-            pages = doc.pages + figure_pages
+    draft = reports_dir / f".{stored.name}.pdf.part"  # a failed build leaves the old PDF alone
+    try:
+        pages = write_pdf(stored, draft, tables, every)
         os.replace(draft, pdf_path)
+    finally:
+        draft.unlink(missing_ok=True)
     written.insert(0, pdf_path)
     verdicts = [tables[0].notes[0]] if tables[0].notes else []
     return written, pages, verdicts
+
+
+def write_pdf(stored, path: Path, tables: list, every) -> int:
+    """Write the report's pages to `path`; returns the page count."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from experiments import paper_results, report_figures
+    from experiments.report_tables import Table, trial_groups
+
+    grouping = trial_groups(stored)
+    footer = (
+        f"colorize-studies report: study {stored.name}, tuner {stored.engine}, profile "
+        f"{stored.params.get('profile', '?')}; {stored.completeness()}"
+    )
+    title = f"Study report: {stored.name}" + (" (partial)" if stored.is_partial else "")
+    metadata = {
+        "Title": f"Study report: {stored.name}",
+        "Subject": f"{stored.name} ({stored.engine}), {stored.completeness()}",
+        "Creator": "colorize-studies experiments.report",
+    }
+    with (
+        tempfile.TemporaryDirectory() as scratch_dir,
+        plt.rc_context(report_figures.RC),
+        PdfPages(path, metadata=metadata) as pdf,
+    ):
+        scratch = Path(scratch_dir)
+        doc = report_figures.Document(pdf, footer)
+        doc.new_page(title)
+        items = overview_items(stored, _description(stored, scratch))
+        overview = Table("", "", ["What", "Value"], items, frame=None, wrap={1: 150})
+        doc.table(overview, new_page=False, fill=True)
+        if stored.notes:
+            doc.heading("Notes", title)
+            doc.paragraphs(stored.notes, title)
+        doc.heading("The paper's findings", title)
+        doc.paragraphs(paper_results.summary_lines(), title)
+        doc.heading("Reading this report", title)
+        doc.paragraphs(READING, title)
+        for number, table in enumerate(tables):
+            doc.table(table, new_page=number == 0)
+        doc.finish()
+        figure_pages = report_figures.curves_page(
+            pdf,
+            stored.histories,
+            list(stored.trials["number"]),
+            grouping,
+            f"Learning curves per {grouping.title}",
+            footer,
+        )
+        optuna_pages, optuna_notes = 0, []
+        if stored.optuna_study is not None:
+            optuna_pages, optuna_notes = report_figures.optuna_pages(
+                pdf, stored.optuna_study, footer, f"objective: {stored.params.get('metric', '?')}"
+            )
+        samples = sample_strips(stored, grouping, scratch)
+        count = len(best_per_group(stored, grouping))
+        more = f" (the {len(samples)} best of {count})" if len(samples) < count else ""
+        figure_pages += optuna_pages + report_figures.samples_pages(
+            pdf, samples, f"Best trial per {grouping.title}{more}", footer
+        )
+        every.notes = [] if optuna_pages else optuna_notes  # else said on the history page
+        doc.table(every)
+        doc.finish()
+    return doc.pages + figure_pages
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -410,4 +414,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

@@ -30,7 +30,7 @@ NOTE_FONT = 9.5
 CHAR_WIDTH = 0.56  # average glyph width of DejaVu Sans, in ems
 LINE = 1.4  # line height, in ems
 MIN_IMPORTANCE_TRIALS = 4  # fANOVA on fewer finished trials says nothing
-SAMPLES_PER_PAGE = 3
+MAX_SAMPLES_PER_PAGE = 4  # more than this: three a page
 MAX_SAMPLE_GROUPS = 6
 
 RC = {
@@ -160,7 +160,7 @@ class Document:
         self.pages += 1
 
     def room(self) -> float:
-        return self.y - (MARGIN + 0.3) if self.figure is not None else 0.0
+        return self.y - (MARGIN + 0.2) if self.figure is not None else 0.0  # 0.2: footer
 
     def heading(self, text: str, title: str) -> None:
         """A bold subheading; on a new page titled `title` when less than an inch is left."""
@@ -361,17 +361,18 @@ def samples_pages(
     pdf: PdfPages, samples: Sequence[tuple[str, Path | None]], title: str, footer: str
 ) -> int:
     """The stored `samples.png` of each group's best trial, side by side."""
+    if not samples:
+        return 0
     pages = 0
-    for start in range(0, len(samples), SAMPLES_PER_PAGE):
-        chunk = samples[start : start + SAMPLES_PER_PAGE]
-        figure, axes = plt.subplots(1, SAMPLES_PER_PAGE, figsize=PAGE, squeeze=False)
+    per_page = len(samples) if len(samples) <= MAX_SAMPLES_PER_PAGE else 3
+    for start in range(0, len(samples), per_page):
+        chunk = samples[start : start + per_page]
+        figure, axes = plt.subplots(1, per_page, figsize=PAGE, squeeze=False)
         figure.subplots_adjust(left=0.03, right=0.97, top=0.84, bottom=0.08, wspace=0.06)
-        more = (
-            f" ({start // SAMPLES_PER_PAGE + 1} of {math.ceil(len(samples) / SAMPLES_PER_PAGE)})"
-        )
+        more = f" ({start // per_page + 1} of {math.ceil(len(samples) / per_page)})"
         _heading(
             figure,
-            title + (more if len(samples) > SAMPLES_PER_PAGE else ""),
+            title + (more if len(samples) > per_page else ""),
             "the same validation photos for each: gray input | predicted (ours) | truth",
         )
         for axis in axes[0]:
@@ -379,7 +380,13 @@ def samples_pages(
         for axis, (caption, path) in zip(axes[0], chunk, strict=False):
             axis.set_title(caption, fontsize=9)
             if path is None:
-                axis.text(0.5, 0.5, "samples.png not found in the store", ha="center")
+                axis.text(
+                    0.5,
+                    0.5,
+                    "samples.png not found in the store",
+                    ha="center",
+                    transform=axis.transAxes,
+                )
                 continue
             axis.imshow(np.asarray(plt.imread(path)))
         _footer(figure, footer)
