@@ -7,7 +7,6 @@ import itertools
 import logging
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -25,10 +24,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 class SurplusTrial(Exception):
     """A trial asked for after the grid was complete; recorded as failed and not counted."""
-
-
-def default_storage(runs_dir: str | Path) -> str:
-    return f"sqlite:///{Path(runs_dir).resolve() / 'optuna.db'}"
 
 
 def open_study(storage_url: str, spec: StudySpec, heartbeat: int = 10) -> optuna.Study:

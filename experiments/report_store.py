@@ -21,13 +21,15 @@ from typing import Any
 import pandas as pd
 
 from experiments.errors import UsageError
+from experiments.stores import (  # noqa: F401  (re-exported for the report)
+    ENGINE_TAG,
+    ROLE_TAG,
+    STUDY_TAG,
+    TRIAL_TAG,
+    default_storage,
+    default_tracking_uri,
+)
 
-# The tag names `experiments.tracking` writes (that module imports Keras, so they are restated
-# here; tests/test_report.py checks that both agree).
-ROLE_TAG = "colorize.role"
-STUDY_TAG = "colorize.study"
-TRIAL_TAG = "colorize.trial"
-ENGINE_TAG = "colorize.engine"
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
 HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
@@ -60,16 +62,6 @@ SETTING_PARAMS = (
     "l_scaling",
     "crops_per_photo",
 )
-
-
-def default_tracking_uri(runs_dir: str | Path) -> str:
-    """Same URI as `experiments.tracking.default_tracking_uri` (which imports Keras)."""
-    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
-
-
-def default_storage(runs_dir: str | Path) -> str:
-    """Same URL as `experiments.engine_optuna.default_storage` (which imports Keras)."""
-    return f"sqlite:///{Path(runs_dir).resolve() / 'optuna.db'}"
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -99,9 +99,9 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
             file=sys.stderr,
         )
     import_keras_quietly()
-    from experiments.engine_optuna import default_storage
     from experiments.objective import TrialRunner
-    from experiments.tracking import Tracker, default_tracking_uri
+    from experiments.stores import default_storage, default_tracking_uri
+    from experiments.tracking import Tracker
 
     tracking_uri = cfg.tracking_uri or default_tracking_uri(runs_dir)
     storage_url = cfg.storage or default_storage(runs_dir)

@@ -8,6 +8,7 @@ interrupted, FAILED with the reason).
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -26,11 +27,8 @@ from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from experiments.errors import UsageError  # noqa: E402
+from experiments.stores import ENGINE_TAG, ROLE_TAG, STUDY_TAG, TRIAL_TAG  # noqa: E402
 
-ROLE_TAG = "colorize.role"
-STUDY_TAG = "colorize.study"
-TRIAL_TAG = "colorize.trial"
-ENGINE_TAG = "colorize.engine"
 PACKAGES = (
     "keras",
     "tensorflow",
@@ -42,10 +40,6 @@ PACKAGES = (
     "scikit-image",
     "numpy",
 )
-
-
-def default_tracking_uri(runs_dir: str | Path) -> str:
-    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
 
 
 def package_versions() -> dict[str, str]:
@@ -70,6 +64,26 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def host_tags() -> dict[str, str]:
+    """The machine a study ran on: platform, Python, CPU count and any NVIDIA GPUs."""
+    tags = {
+        "host.platform": platform.platform(),
+        "host.machine": platform.machine(),
+        "host.python": platform.python_version(),
+        "host.cpu_count": str(os.cpu_count() or ""),
+    }
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        gpus = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        gpus = []
+    tags["host.gpu"] = ", ".join(gpus) if gpus else "none"
+    return tags
 
 
 class Tracker:
@@ -146,10 +160,10 @@ class Tracker:
         self, config_yaml: str, params: dict[str, Any], manifest: list[dict], study_yaml: str
     ) -> None:
         run_id = self.parent_run_id
-        tags = {
+        tags = host_tags() | {
+            # params cannot change once logged; the budget of this (re)start is a tag
+            "study.total_trials": params.get("total_trials", ""),
             "git.commit": git_commit(),
-            "host.platform": platform.platform(),
-            "host.python": platform.python_version(),
         }
         tags |= {f"version.{k}": v for k, v in package_versions().items()}
         tags["keras.backend"] = keras.backend.backend()

@@ -40,7 +40,8 @@ def runner_factory(tmp_path, smoke_data):
     from experiments.config import compose
     from experiments.objective import TrialRunner
     from experiments.space import load_study
-    from experiments.tracking import Tracker, default_tracking_uri
+    from experiments.stores import default_tracking_uri
+    from experiments.tracking import Tracker
 
     def make(study: str, *overrides: str):
         cfg, profile = compose(

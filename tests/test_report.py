@@ -314,13 +314,3 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     assert result.returncode == USAGE_EXIT
     assert result.stderr.startswith("error: runs_dir") and result.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
-
-
-def test_reader_agrees_with_the_writer():
-    """report_store restates tracking's tag names and default URLs (to stay free of Keras)."""
-    from experiments import engine_optuna, report_store, tracking
-
-    for name in ("ROLE_TAG", "STUDY_TAG", "TRIAL_TAG", "ENGINE_TAG"):
-        assert getattr(report_store, name) == getattr(tracking, name)
-    assert report_store.default_tracking_uri("x") == tracking.default_tracking_uri("x")
-    assert report_store.default_storage("x") == engine_optuna.default_storage("x")
