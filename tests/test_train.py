@@ -66,3 +66,24 @@ def test_prediction_has_the_data_shape(smoke_data):
     model = build_model(image_size=32)
     predicted = predict_lab(model, smoke_data.val_l, "unit")
     assert predicted.shape == smoke_data.val_l.shape[:3] + (3,)
+
+
+def test_fit_continues_from_its_checkpoint(smoke_data, tmp_path):
+    first = train(
+        build_model(image_size=32), smoke_data, epochs=2, patience=5, checkpoint_dir=tmp_path
+    )
+    assert (tmp_path / "state.json").exists() and first.resumed_from_epoch == 0
+    again = train(
+        build_model(image_size=32), smoke_data, epochs=4, patience=5, checkpoint_dir=tmp_path
+    )
+    assert again.resumed_from_epoch == 2 and again.epochs_run == 4
+    assert again.history["val_loss"][:2] == first.history["val_loss"]
+
+
+def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, caplog):
+    train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
+    model_file = tmp_path / "model.keras"
+    model_file.write_bytes(model_file.read_bytes()[:1000])  # as if cut off mid-write
+    result = train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
+    assert result.resumed_from_epoch == 0
+    assert "ignoring unreadable checkpoint" in caplog.text
