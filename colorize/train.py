@@ -48,6 +48,14 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     )
 
 
+def set_precision(mixed: bool) -> None:
+    """Mixed bfloat16 compute (float32 weights) for models built from now on, or plain float32.
+
+    bfloat16 keeps float32's range, so no loss scaling is needed; it pays on GPUs and TPUs.
+    """
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+
+
 def compile_model(
     model: keras.Model, optimizer: str = "adamax", learning_rate: float = 1e-3
 ) -> None:

@@ -55,6 +55,7 @@ class TrainerConfig:
     epochs: int = 12
     patience: int = 4
     seed: int = 0
+    mixed_precision: bool = False  # bfloat16 compute on GPUs; XLA is used where the backend can
 
 
 @dataclass

@@ -22,7 +22,7 @@ from colorize.data import LabData
 from colorize.metrics import colorization_metrics
 from colorize.model import InfeasibleArchitecture, build_model
 from colorize.predict import predict_lab, save_model
-from colorize.train import TrainingDiverged, train
+from colorize.train import TrainingDiverged, set_precision, train
 from experiments import config as config_module
 from experiments.config import Profile, RunConfig
 from experiments.space import StudySpec
@@ -165,6 +165,7 @@ class TrialRunner:
         extra_callbacks: list,
         checkpoint_dir: Path,
     ) -> TrialRecord:
+        set_precision(cfg.trainer.mixed_precision)
         model = build_model(
             kernel_size=cfg.model.kernel_size,
             padding=cfg.model.padding,

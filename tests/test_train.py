@@ -87,3 +87,17 @@ def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, capl
     result = train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
     assert result.resumed_from_epoch == 0
     assert "ignoring unreadable checkpoint" in caplog.text
+
+
+def test_mixed_precision_trains_with_float32_weights(smoke_data):
+    from colorize.train import set_precision
+
+    set_precision(True)
+    try:
+        model = build_model(image_size=32)
+        result = train(model, smoke_data, optimizer="adam", epochs=1)
+        assert model.layers[1].compute_dtype == "bfloat16"
+        assert model.layers[1].kernel.dtype == "float32"
+        assert np.isfinite(result.history["val_loss"][0])
+    finally:
+        set_precision(False)
