@@ -48,3 +48,15 @@ def photo_folder(tmp_path, embedded_photos) -> Path:
         sub = "nested/" if i % 2 else ""
         write_photo(folder / f"{sub}photo{i}{suffix}", embedded_photos[name])
     return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_optimizers_study(tmp_path_factory):
+    """One smoke `optimizers` study run through the real command, shared by the tests that only
+    read it (or rerun it, which adds nothing): (runs_dir, the finished process)."""
+    from tests.studies_helpers import run_cli
+
+    runs_dir = tmp_path_factory.mktemp("smoke-optimizers")
+    result = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return runs_dir, result

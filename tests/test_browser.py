@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.servers import free_port, wait_until
-from tests.studies_helpers import mlflow_runs, run_cli
+from tests.studies_helpers import mlflow_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -34,10 +34,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("ui-runs")
-    result = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+def ui(smoke_optimizers_study):
+    runs_dir = smoke_optimizers_study[0]
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "experiments.ui", f"runs_dir={runs_dir}", f"port={port}"],

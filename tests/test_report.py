@@ -58,11 +58,9 @@ def stored_trials(runs_dir: Path, study: str) -> list:
 
 
 @pytest.fixture(scope="session")
-def optimizer_runs(tmp_path_factory) -> Path:
+def optimizer_runs(smoke_optimizers_study) -> Path:
     """A smoke optimizers study: three trials (Adamax, Adam, RMSprop; one seed), stored once."""
-    runs_dir = tmp_path_factory.mktemp("optimizer-runs")
-    run_study("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
-    return runs_dir
+    return smoke_optimizers_study[0]
 
 
 @pytest.fixture(scope="session")

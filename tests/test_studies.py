@@ -8,12 +8,9 @@ from mlflow.tracking import MlflowClient
 from tests.studies_helpers import load_trials, mlflow_runs, run_cli
 
 
-@pytest.fixture(scope="module")
-def optimizers_study(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("runs")
-    result = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return runs_dir, result
+@pytest.fixture
+def optimizers_study(smoke_optimizers_study):
+    return smoke_optimizers_study
 
 
 def test_study_runs_every_optimizer_and_logs_each_trial(optimizers_study):
@@ -158,3 +155,24 @@ def test_cfg_prints_the_resolved_config_without_running(tmp_path):
     assert "learning_rate: 0.01" in result.stdout and "image_size: 32" in result.stdout
     assert "optimizer: adamax" in result.stdout  # the epochs study fixes the optimizer
     assert not (tmp_path / "optuna.db").exists()
+
+
+def test_best_model_colorizes_the_test_folder_into_results(optimizers_study, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    runs_dir, _ = optimizers_study
+    test_dir = tmp_path / "test"
+    test_dir.mkdir()
+    gray = np.tile(np.linspace(0, 255, 70, dtype=np.uint8), (50, 1))
+    Image.fromarray(gray).save(test_dir / "gray.png")
+    result = run_cli(
+        "study=optimizers",
+        "profile=smoke",
+        f"runs_dir={runs_dir}",
+        f"data.test_dir={test_dir}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = tmp_path / "results" / "optimizers" / "gray.png"
+    assert out.exists() and Image.open(out).size == (70, 50)
