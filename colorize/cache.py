@@ -64,7 +64,8 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when conversion, cropping, resizing or encoding code changes
 ARRAYS = ("train_l", "train_ab", "val_l", "val_ab")
 META_FILE = "meta.json"
-RELEASE_BYTES = 128 << 20  # a memmap drops the pages it served after this many bytes are read
+RELEASE_BYTES = 64 << 20  # a memmap unmaps the pages it served after about this many bytes
+FAULT_SPAN = 2 << 20  # what one page fault may map beyond the bytes read (a large folio)
 _CHUNK = 16 << 20  # bytes per read when checksumming or copying
 _WINDOW = 64  # photos decoded at a time (bounds memory while building a folder)
 
@@ -89,13 +90,17 @@ class CachedLabData(LabData):
 
 
 class ReleasingMemmap(np.memmap):
-    """A read-only memmap that unmaps the pages it has served every `RELEASE_BYTES` read.
+    """A read-only memmap that unmaps the pages it has served every `RELEASE_BYTES` or so.
 
     Pages of a file mapping that a process has touched count in its RSS until unmapped, so
     streaming a 2 GB memmap through an epoch would show as 2 GB of RSS even though the kernel
     may drop those pages at will. `madvise(MADV_DONTNEED)` on a shared read-only file mapping
     only drops this process's page-table entries: the data stays in the page cache and the next
     read maps it again (a minor fault), so nothing is lost and nothing is read from disk again.
+
+    What a read maps is more than what it copies: recent kernels keep file pages in large
+    folios and map a whole folio (up to 2 MB) on one fault, so a shuffled batch of 16 photos
+    can map 32 MB. Each copied row is therefore counted as its size plus `FAULT_SPAN`.
     """
 
     def __array_finalize__(self, obj):
@@ -105,8 +110,9 @@ class ReleasingMemmap(np.memmap):
     def __getitem__(self, index):
         result = super().__getitem__(index)
         if isinstance(result, np.memmap) and result._mmap is None:
-            result = result.view(np.ndarray)  # a copy (fancy index): count what it read
-            self._count(result.nbytes)
+            result = result.view(np.ndarray)  # a copy (fancy index): count what it mapped
+            rows = len(result) if result.ndim == self.ndim and result.ndim else 1
+            self._count(result.nbytes + rows * FAULT_SPAN)
         return result
 
     def _count(self, nbytes: int) -> None:

@@ -56,6 +56,20 @@ def test_arrays_are_read_only_memmaps_that_batches_stream_from(tmp_path, photo_f
     assert np.array_equal(data.train_l, load_dataset(str(photo_folder), SIZE).train_l)
 
 
+def test_streaming_batches_hands_served_pages_back(tmp_path, photo_folder, monkeypatch):
+    data = load(tmp_path / "cache", photo_folder)
+    released = []
+    monkeypatch.setattr(cache, "release_pages", lambda array: released.append(array.shape))
+    monkeypatch.setattr(cache, "RELEASE_BYTES", 3 * cache.FAULT_SPAN)  # every ~3 photos
+    batches = LabBatches(data.train_l, data.train_ab, 2, shuffle=True, seed=0)
+    got = [batches[i] for i in range(len(batches))]
+    assert set(released) == {data.train_l.shape, data.train_ab.shape}  # each array released
+    monkeypatch.undo()
+    plain = LabBatches(np.asarray(data.train_l), np.asarray(data.train_ab), 2, shuffle=True)
+    for (x, y), (px, py) in zip(got, [plain[i] for i in range(len(plain))], strict=True):
+        assert np.array_equal(x, px) and np.array_equal(y, py)
+
+
 def test_embedded_default_is_cached_and_equals_load_embedded(tmp_path):
     first = load(tmp_path / "cache", None, crops_per_photo=2)
     second = load(tmp_path / "cache", None, crops_per_photo=2)
