@@ -15,7 +15,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from colorize.backend import import_keras_quietly
-from colorize.data import DataError, load_dataset
+from colorize.cache import load_dataset_cached
+from colorize.data import DataError
 from experiments import config as config_module
 from experiments.config import Profile, RunConfig
 from experiments.errors import UsageError
@@ -25,8 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def load_data(cfg: RunConfig):
+    """The study's dataset, converted to LAB once and memory-mapped from `<runs_dir>/cache`."""
     try:
-        return load_dataset(
+        return load_dataset_cached(
+            Path(cfg.runs_dir).expanduser() / "cache",
             cfg.data.train_dir,
             cfg.data.image_size,
             val_fraction=cfg.data.val_fraction,

@@ -176,3 +176,10 @@ def test_best_model_colorizes_the_test_folder_into_results(optimizers_study, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     out = tmp_path / "results" / "optimizers" / "gray.png"
     assert out.exists() and Image.open(out).size == (70, 50)
+
+
+def test_dataset_is_converted_once_into_the_runs_cache(optimizers_study):
+    runs_dir, _ = optimizers_study
+    entries = [p for p in (runs_dir / "cache").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and entries[0].name.startswith("embedded-32-")
+    assert (entries[0] / "meta.json").exists() and (entries[0] / "train_l.npy").exists()
