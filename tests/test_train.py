@@ -9,6 +9,9 @@ from colorize.train import TrainingDiverged, make_optimizer, resolve_optimizer, 
 
 
 def test_smoke_training_lowers_validation_loss(smoke_data):
+    import keras
+
+    keras.utils.set_random_seed(0)  # the initial weights too, whatever ran before
     model = build_model(image_size=32)
     result = train(
         model, smoke_data, optimizer="adam", learning_rate=1e-3, batch_size=8, epochs=4, seed=0
