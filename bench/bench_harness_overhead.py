@@ -20,6 +20,7 @@ rounds (target <= 1.10x). One-off costs are reported apart: configuration, loadi
 dataset, the tracker and study, and a trial's start (MLflow run, model build) and end (metrics,
 figures, model save). Where the per-epoch time goes is measured by timing the harness's own
 per-epoch callbacks (MLflow logging, pruning report, checkpoint save) where they run.
+`--what-if-no-checkpoint` skips the checkpoint saves to show what the rest costs.
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--what-if-no-checkpoint",
+        action="store_true",
+        help="not the shipped path: make the per-epoch checkpoint save a no-op, to show what "
+        "the rest of the harness costs",
+    )
     args = parser.parse_args()
 
     from colorize.cache import load_dataset_cached
@@ -137,6 +144,11 @@ def main() -> None:
     from experiments.tracking import Tracker
 
     instrument()
+    if args.what_if_no_checkpoint:
+        from colorize import checkpoint
+
+        checkpoint.save = lambda *a, **k: None
+        print("WHAT-IF: per-epoch checkpoint saves are skipped (not the shipped trial path)")
     once: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
         runs_dir = Path(tmp) / "runs"
