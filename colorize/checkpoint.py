@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,19 +111,25 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves a checkpoint after every epoch."""
+    """Saves a checkpoint at the end of an epoch once `min_interval` seconds have passed since the
+    last one (0: every epoch), so saving costs little however short the epochs are."""
 
     def __init__(
         self,
         directory: Path,
         stopper: keras.callbacks.EarlyStopping,
         prior_history: dict[str, list[float]],
+        min_interval: float = 0.0,
     ):
         super().__init__()
         self.directory, self.stopper = directory, stopper
         self.history = {k: list(v) for k, v in prior_history.items()}
+        self.min_interval = min_interval
+        self._last_save = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        save(self.directory, self.model, epoch + 1, self.history, self.stopper)
+        if time.monotonic() - self._last_save >= self.min_interval:
+            save(self.directory, self.model, epoch + 1, self.history, self.stopper)
+            self._last_save = time.monotonic()

@@ -110,12 +110,13 @@ def train(
     l_scaling: str = "unit",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     checkpoint_dir: Path | None = None,
+    checkpoint_every: float = 0.0,
     verbose: int = 0,
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
 
-    With `checkpoint_dir`, a checkpoint is saved after every epoch and, when one is there
-    already, the fit continues from it: weights, optimizer state, epoch, history and
+    With `checkpoint_dir`, a checkpoint is saved at the end of an epoch once `checkpoint_every`
+    seconds have passed since the last (0: every epoch) and, when one is there already, the fit continues from it: weights, optimizer state, epoch, history and
     early-stopping state. The result's history covers all epochs.
 
     Raises:
@@ -142,7 +143,9 @@ def train(
     )
     callbacks = [LearningRateLogger(), keras.callbacks.TerminateOnNaN(), stopper, *callbacks]
     if checkpoint_dir is not None:
-        callbacks.append(checkpoint.EpochCheckpoint(checkpoint_dir, stopper, prior))
+        callbacks.append(
+            checkpoint.EpochCheckpoint(checkpoint_dir, stopper, prior, checkpoint_every)
+        )
     fit = model.fit(
         train_batches,
         validation_data=val_batches,

@@ -56,6 +56,7 @@ class TrainerConfig:
     patience: int = 4
     seed: int = 0
     mixed_precision: bool = False  # bfloat16 compute on GPUs; XLA is used where the backend can
+    checkpoint_every: int = 60  # seconds between epoch checkpoints (0: every epoch)
 
 
 @dataclass
@@ -198,6 +199,7 @@ MINIMUMS = {
     "trainer.batch_size": 1,
     "trainer.epochs": 1,
     "trainer.patience": 0,
+    "trainer.checkpoint_every": 0,
     "workers": 1,
     "heartbeat": 1,
     "n_trials": 1,

@@ -205,6 +205,7 @@ class TrialRunner:
                     *extra_callbacks,
                 ],
                 checkpoint_dir=checkpoint_dir,
+                checkpoint_every=cfg.trainer.checkpoint_every,
             )
         finally:
             if history.get("loss"):

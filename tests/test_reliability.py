@@ -14,13 +14,14 @@ from mlflow.tracking import MlflowClient
 
 from tests.studies_helpers import load_trials, mlflow_runs, run_cli
 
-# Four epochs a trial so a trial can be stopped in its middle; a 1 s heartbeat so a killed trial
-# is seen as stale 3 s later.
+# Four epochs a trial so a trial can be stopped in its middle, a checkpoint after each; a 1 s
+# heartbeat so a killed trial is seen as stale 3 s later.
 ARGS = [
     "study=optimizers",
     "profile=smoke",
     "trainer.epochs=4",
     "trainer.patience=4",
+    "trainer.checkpoint_every=0",
     "heartbeat=1",
 ]
 
