@@ -55,6 +55,7 @@ from colorize.data import (
     LabData,
     _split_indices,
     check_folder,
+    check_usable,
     embedded_photos,
     load_embedded,
 )
@@ -314,18 +315,7 @@ def _build_folder(
             handle_ab.write(memoryview(np.ascontiguousarray(ab).view(np.uint8)).cast("B"))
             kept.append(index)
         bar.close()
-    if skipped["grayscale"]:
-        log.warning(
-            "skipped %d grayscale photo(s) in %s (no colour to learn from)",
-            len(skipped["grayscale"]),
-            folder,
-        )
-    if len(kept) < 2:
-        raise DataError(
-            f"training folder {folder} holds {len(kept)} usable colour photo(s); need at least 2 "
-            f"(one for validation); skipped {len(skipped['grayscale'])} grayscale and "
-            f"{len(skipped['unreadable'])} unreadable"
-        )
+    check_usable(folder, len(kept), skipped)
     # pass 2: split photos (not crops) and copy each row to its split's file, in order
     train_idx, val_idx = _split_indices(len(kept), val_fraction, seed)
     is_val = np.zeros(len(kept), dtype=bool)

@@ -133,6 +133,23 @@ def read_photos(
     return photos, unreadable
 
 
+def check_usable(folder: Path, usable: int, skipped: dict[str, list[str]]) -> None:
+    """Warn about skipped grayscale photos; raise DataError when fewer than two colour photos
+    (one for validation) are usable."""
+    if skipped["grayscale"]:
+        log.warning(
+            "skipped %d grayscale photo(s) in %s (no colour to learn from)",
+            len(skipped["grayscale"]),
+            folder,
+        )
+    if usable < 2:
+        raise DataError(
+            f"training folder {folder} holds {usable} usable colour photo(s); need at least 2 "
+            f"(one for validation); skipped {len(skipped['grayscale'])} grayscale and "
+            f"{len(skipped['unreadable'])} unreadable"
+        )
+
+
 def _split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     order = np.random.default_rng(seed).permutation(count).tolist()
     num_val = min(count - 1, max(1, round(count * val_fraction)))
@@ -184,18 +201,7 @@ def load_folder(
                     image_size,
                 )
             kept.append((path, images.fit_square(rgb, image_size)))
-    if skipped["grayscale"]:
-        log.warning(
-            "skipped %d grayscale photo(s) in %s (no colour to learn from)",
-            len(skipped["grayscale"]),
-            folder,
-        )
-    if len(kept) < 2:
-        raise DataError(
-            f"training folder {folder} holds {len(kept)} usable colour photo(s); need at least 2 "
-            f"(one for validation); skipped {len(skipped['grayscale'])} grayscale and "
-            f"{len(skipped['unreadable'])} unreadable"
-        )
+    check_usable(folder, len(kept), skipped)
     train_idx, val_idx = _split_indices(len(kept), val_fraction, seed)
     split = {i: "train" for i in train_idx} | {i: "validation" for i in val_idx}
     manifest = [
