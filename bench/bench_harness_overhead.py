@@ -20,7 +20,7 @@ rounds (target <= 1.10x). One-off costs are reported apart: configuration, loadi
 dataset, the tracker and study, and a trial's start (MLflow run, model build) and end (metrics,
 figures, model save). Where the per-epoch time goes is measured by timing the harness's own
 per-epoch callbacks (MLflow logging, pruning report, checkpoint save) where they run.
-`--what-if-no-checkpoint` skips the checkpoint saves to show what the rest costs.
+Checkpoints follow `trainer.checkpoint_every` (`--checkpoint-every 0`: one every epoch).
 """
 
 from __future__ import annotations
@@ -128,10 +128,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--what-if-no-checkpoint",
-        action="store_true",
-        help="not the shipped path: make the per-epoch checkpoint save a no-op, to show what "
-        "the rest of the harness costs",
+        "--checkpoint-every",
+        type=int,
+        help="trainer.checkpoint_every in seconds (default: the config's; 0: every epoch)",
     )
     args = parser.parse_args()
 
@@ -144,11 +143,6 @@ def main() -> None:
     from experiments.tracking import Tracker
 
     instrument()
-    if args.what_if_no_checkpoint:
-        from colorize import checkpoint
-
-        checkpoint.save = lambda *a, **k: None
-        print("WHAT-IF: per-epoch checkpoint saves are skipped (not the shipped trial path)")
     once: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
         runs_dir = Path(tmp) / "runs"
@@ -163,6 +157,11 @@ def main() -> None:
                 f"trainer.epochs={args.epochs}",
                 f"trainer.patience={args.epochs}",
                 f"trainer.batch_size={args.batch_size}",
+                *(
+                    [f"trainer.checkpoint_every={args.checkpoint_every}"]
+                    if args.checkpoint_every is not None
+                    else []
+                ),
             ],
             study_fixed_loader=lambda name: load_study(name).fixed,
         )
@@ -206,7 +205,8 @@ def main() -> None:
         print(
             f"{len(data.train_l)} train / {len(data.val_l)} val images at "
             f"{args.image_size}x{args.image_size}; paper network; {args.epochs} epochs a fit; "
-            f"batch {args.batch_size}; {os.cpu_count()} CPU(s)"
+            f"batch {args.batch_size}; checkpoint_every {cfg.trainer.checkpoint_every} s; "
+            f"{os.cpu_count()} CPU(s)"
         )
 
         class TimedRunner(TrialRunner):
@@ -237,6 +237,7 @@ def main() -> None:
             run_study(study, spec, runner, repeat + 1, lambda trial: None)
             trial = dict(TimedRunner.last)
             trial["spent"] = {k: statistics.mean(v) for k, v in SPENT.items()}
+            trial["saves"] = len(SPENT.get("checkpoint save", []))
             ratio = statistics.median(trial["epochs"]) / statistics.median(bare["epochs"])
             rounds.append((bare, trial, ratio))
             print(
@@ -273,6 +274,8 @@ def main() -> None:
                 f"  {label:<22} {statistics.median(values) * 1000:7.1f} ms "
                 f"({share:.1%} of a bare epoch)"
             )
+    saves = [r[1]["saves"] for r in rounds]
+    print(f"checkpoint saves per trial: {', '.join(map(str, saves))} ({args.epochs} epochs each)")
     print("one-off costs:")
     for label, seconds in once.items():
         print(f"  {label:<34} {seconds:6.2f} s")
