@@ -301,6 +301,11 @@ def _publish_best(cfg, spec, tracker, engine, best, models_dir: Path) -> None:
         print(f"best trial {number}: model logged and registered as models:/{spec.name}/latest")
     elif already:
         print(f"best trial {number}: model already registered as models:/{spec.name}/latest")
+    else:
+        print(
+            f"best trial {number}: its model file is not on this machine ({model_path}); rerun "
+            "this command where that trial ran to log and register it"
+        )
     if cfg.data.test_dir and model_path.exists():
         from colorize.__main__ import main as colorize_main
 
