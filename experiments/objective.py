@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 from tqdm.auto import tqdm
 
 from colorize import checkpoint, lab
@@ -244,9 +243,3 @@ class TrialRunner:
             model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling
         )
         return TrialRecord(float(value), metrics, run_id, model_path, tags)
-
-
-def is_better(value: float, best: float | None, direction: str) -> bool:
-    if best is None or not np.isfinite(best):
-        return True
-    return value < best if direction == "minimize" else value > best

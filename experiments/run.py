@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
 
 from experiments import config as config_module
 from experiments.config import available_profiles, available_studies, compose, schema_keys
@@ -110,6 +109,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    start = time.monotonic()
-    code = main()
-    sys.exit(code)
+    sys.exit(main())

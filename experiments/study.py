@@ -260,12 +260,9 @@ def _run_keras_tuner(
     project_dir = runs_dir / "keras_tuner" / spec.name
     done = len(list(project_dir.glob("trial_*/trial.json")))
     bar = _progress(total, min(done, total))
-    scores: dict[int, float] = {}
 
     def on_trial_end(trial_id: str, state: str, value: float | None) -> None:
         bar.update(1)
-        if value is not None:
-            scores[int(trial_id)] = value
 
     try:
         tuner = run_study(spec, runner, total, project_dir, cfg.trainer.epochs, on_trial_end)
