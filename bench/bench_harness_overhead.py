@@ -134,12 +134,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from colorize.cache import load_dataset_cached
     from experiments.config import compose
     from experiments.engine_optuna import open_study, run_study
     from experiments.objective import TrialRunner
     from experiments.space import load_study
     from experiments.stores import default_storage, default_tracking_uri
+    from experiments.study import load_data
     from experiments.tracking import Tracker
 
     instrument()
@@ -178,16 +178,8 @@ def main() -> None:
         )
         once["config"] = time.perf_counter() - started
 
-        def load():
-            return load_dataset_cached(
-                runs_dir / "cache",
-                cfg.data.train_dir,
-                cfg.data.image_size,
-                val_fraction=cfg.data.val_fraction,
-                crops_per_photo=cfg.data.crops_per_photo,
-                val_photos=cfg.data.val_photos,
-                seed=cfg.data.split_seed,
-            )
+        def load():  # the study's own loader: the cache under runs_dir
+            return load_data(cfg)
 
         started = time.perf_counter()
         data = load()
