@@ -112,7 +112,7 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
-def _closest(word: str, options: list[str]) -> str:
+def closest(word: str, options: list[str]) -> str:
     match = difflib.get_close_matches(word, options, n=1)
     return f" (did you mean {match[0]}?)" if match else ""
 
@@ -130,7 +130,7 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
             section = key.split(".")[0]
             nearby = [k for k in keys if k.startswith(section + ".")] or list(keys)
             raise UsageError(
-                f"unknown key {key!r}{_closest(key, list(keys))}; allowed: {', '.join(nearby)}"
+                f"unknown key {key!r}{closest(key, list(keys))}; allowed: {', '.join(nearby)}"
             )
         overrides[key] = value
     return overrides
@@ -148,15 +148,20 @@ def load_yaml(path: Path, what: str) -> dict:
     return loaded
 
 
-def load_profile(name: str) -> tuple[Profile, dict]:
-    """The profile's scaling settings, and its config values (data/trainer sections)."""
-    names = available_profiles()
+def load_named_yaml(folder: Path, name: str, kind: str) -> tuple[Path, dict]:
+    """`<folder>/<name>.yaml` read safely; an unknown name is a UsageError listing the known ones."""
+    names = sorted(p.stem for p in folder.glob("*.yaml"))
     if name not in names:
         raise UsageError(
-            f"unknown profile {name!r}{_closest(name, names)}; allowed: {', '.join(names)}"
+            f"unknown {kind} {name!r}{closest(name, names)}; allowed: {', '.join(names)}"
         )
-    path = PROFILES_DIR / f"{name}.yaml"
-    raw = load_yaml(path, "profile")
+    path = folder / f"{name}.yaml"
+    return path, load_yaml(path, kind)
+
+
+def load_profile(name: str) -> tuple[Profile, dict]:
+    """The profile's scaling settings, and its config values (data/trainer sections)."""
+    path, raw = load_named_yaml(PROFILES_DIR, name, "profile")
     values = {section: raw.pop(section) for section in SECTIONS if section in raw}
     try:
         profile = OmegaConf.to_object(

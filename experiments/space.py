@@ -14,10 +14,9 @@ from typing import Any
 from experiments.config import (
     STUDIES_DIR,
     Profile,
-    _closest,
-    available_studies,
+    closest,
     leaf_to_key,
-    load_yaml,
+    load_named_yaml,
 )
 from experiments.errors import UsageError
 
@@ -104,9 +103,7 @@ class StudySpec:
 def _param(name: str, raw: Any, origin: str) -> ParamSpec:
     keys = leaf_to_key()
     if name not in keys:
-        raise UsageError(
-            f"{origin}: unknown search-space key {name!r}{_closest(name, list(keys))}"
-        )
+        raise UsageError(f"{origin}: unknown search-space key {name!r}{closest(name, list(keys))}")
     if not isinstance(raw, dict):
         raise UsageError(f"{origin}: space.{name} must be {{choices: [...]}} or {{low, high}}")
     extra = set(raw) - {"choices", "low", "high", "log", "step"}
@@ -130,13 +127,7 @@ def _param(name: str, raw: Any, origin: str) -> ParamSpec:
 
 def load_study(name: str) -> StudySpec:
     """Read and check `studies/<name>.yaml`; raises UsageError naming the file and the problem."""
-    names = available_studies()
-    if name not in names:
-        raise UsageError(
-            f"unknown study {name!r}{_closest(name, names)}; allowed: {', '.join(names)}"
-        )
-    path = STUDIES_DIR / f"{name}.yaml"
-    raw = load_yaml(path, "study")
+    path, raw = load_named_yaml(STUDIES_DIR, name, "study")
     origin = f"study {path}"
     unknown = set(raw) - STUDY_KEYS
     if unknown:
@@ -176,7 +167,7 @@ def load_study(name: str) -> StudySpec:
     for key, value in (raw.get("fixed") or {}).items():
         dotted = keys.get(key, key)
         if dotted not in keys.values():
-            raise UsageError(f"{origin}: unknown fixed key {key!r}{_closest(key, list(keys))}")
+            raise UsageError(f"{origin}: unknown fixed key {key!r}{closest(key, list(keys))}")
         fixed[dotted] = value
     budget = raw.get("budget") or {}
     return StudySpec(

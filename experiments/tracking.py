@@ -209,6 +209,18 @@ class Tracker:
         self.client.log_text(run_id, config_yaml, "config.yaml")
         return run_id
 
+    def trial_run_id(self, number: int, engine: str) -> str | None:
+        """The finished MLflow run of trial `number` of this study and engine."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{ROLE_TAG}` = 'trial' and tags.`{TRIAL_TAG}` = '{number}' "
+                f"and tags.`{ENGINE_TAG}` = '{engine}' and attributes.status = 'FINISHED'"
+            ),
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
     def epoch_logger(self, run_id: str) -> keras.callbacks.Callback:
         return _EpochLogger(self.client, run_id)
 
@@ -314,19 +326,3 @@ def sample_grid_figure(gray: np.ndarray, predicted: np.ndarray, truth: np.ndarra
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
-
-
-def _trial_run_id(self: Tracker, number: int, engine: str) -> str | None:
-    """The finished MLflow run of trial `number` of this study and engine."""
-    runs = self.client.search_runs(
-        [self.experiment_id],
-        filter_string=(
-            f"tags.`{ROLE_TAG}` = 'trial' and tags.`{TRIAL_TAG}` = '{number}' "
-            f"and tags.`{ENGINE_TAG}` = '{engine}' and attributes.status = 'FINISHED'"
-        ),
-        max_results=1,
-    )
-    return runs[0].info.run_id if runs else None
-
-
-Tracker.trial_run_id = _trial_run_id
