@@ -1,14 +1,19 @@
 """Benchmark: training throughput (images a second) of the paper's network through the project's
-own training path, fp32 and mixed bfloat16, for the GPU target.
+own training path, fp32 and mixed bfloat16, beside the float32 feed it replaced.
 
     KERAS_BACKEND=jax python bench/bench_gpu_throughput.py          # 256x256, batch 64 (GPU)
     python bench/bench_gpu_throughput.py --image-size 64 --images 256 --batch-size 32   # CPU check
 
-`colorize.train.train` fits `colorize.model.build_model()` on compact LAB arrays (uint8 L, int8
-a/b, as the dataset cache holds them) streamed by `LabBatches`, for `--epochs` timed epochs after
-one warm-up epoch (graph tracing and compilation). Throughput = training images / median epoch
-time. Targets (docs/BENCHMARKS.md): at least 2,940 img/s fp32 (Keras 3 on JAX, H200), aiming at
-6,420 img/s bf16 (hand-written PyTorch).
+- compact (the project's path): `colorize.train.train` fits `colorize.model.build_model()` on
+  compact LAB arrays (uint8 L, int8 a/b, as the dataset cache holds them) streamed by
+  `LabBatches` and scaled inside the model and loss, on the device.
+- float32 feed (baseline): the same network, optimizer, batches and callbacks-free `fit`, but each
+  batch is scaled to float32 on the host first (12 bytes a pixel cross to the device, not 3).
+
+Each is timed for `--epochs` epochs after one warm-up epoch (tracing and compilation);
+throughput = images (training plus validation) / median epoch time. Targets
+(docs/BENCHMARKS.md): at least 2,940 img/s fp32 (Keras 3 on JAX, H200), aiming at 6,420 img/s
+bf16 (hand-written PyTorch).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import_keras_quietly()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from colorize import lab  # noqa: E402
+from colorize.batches import LabBatches  # noqa: E402
 from colorize.data import LabData  # noqa: E402
 from colorize.model import build_model  # noqa: E402
-from colorize.train import set_precision, train  # noqa: E402
+from colorize.train import make_optimizer, set_precision, train  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -40,6 +47,24 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+class FloatBatches(keras.utils.PyDataset):
+    """The baseline feed: the same batches, scaled to float32 on the host."""
+
+    def __init__(self, batches: LabBatches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        lightness, ab = self.batches[index]
+        return lab.scale_l(lab.decode_l(lightness)), lab.ab_to_target(lab.decode_ab(ab))
+
+    def on_epoch_end(self) -> None:
+        self.batches.on_epoch_end()
+
+
 def synthetic_data(images: int, size: int) -> LabData:
     """Random compact LAB arrays: throughput does not depend on the pictures."""
     rng = np.random.default_rng(0)
@@ -49,16 +74,28 @@ def synthetic_data(images: int, size: int) -> LabData:
     return LabData("synthetic", size, lightness, ab, lightness[:val], ab[:val])
 
 
-def measure(data: LabData, batch_size: int, epochs: int, mixed: bool) -> float:
+def fit_compact(data: LabData, batch_size: int, epochs: int, timer: EpochTimer) -> None:
+    model = build_model(image_size=data.image_size)
+    train(model, data, optimizer="adamax", batch_size=batch_size, epochs=epochs,
+          patience=epochs, callbacks=[timer])  # fmt: skip
+
+
+def fit_float(data: LabData, batch_size: int, epochs: int, timer: EpochTimer) -> None:
+    model = build_model(image_size=data.image_size)
+    model.compile(optimizer=make_optimizer("adamax", 1e-3), loss="mse", metrics=["accuracy"])
+    batches = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True)
+    val = LabBatches(data.val_l, data.val_ab, batch_size)
+    model.fit(FloatBatches(batches), validation_data=FloatBatches(val), epochs=epochs,
+              callbacks=[timer], verbose=0)  # fmt: skip
+
+
+def measure(fit, data: LabData, batch_size: int, epochs: int, mixed: bool) -> float:
     keras.utils.clear_session()
     set_precision(mixed)
-    model = build_model(image_size=data.image_size)
     timer = EpochTimer()
-    train(model, data, optimizer="adamax", batch_size=batch_size, epochs=epochs + 1,
-          patience=epochs + 1, callbacks=[timer])  # fmt: skip
+    fit(data, batch_size, epochs + 1, timer)
     set_precision(False)
-    # Each epoch also runs validation on 1/16 of the images: count those as well.
-    seen = len(data.train_l) + len(data.val_l)
+    seen = len(data.train_l) + len(data.val_l)  # each epoch also validates on 1/16 more
     return seen / statistics.median(timer.times[1:])
 
 
@@ -72,10 +109,13 @@ def main() -> None:
     data = synthetic_data(args.images, args.image_size)
     print(f"backend {keras.backend.backend()}, devices: {keras.distribution.list_devices()}")
     print(f"paper network, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
-          f"{args.images} images")  # fmt: skip
+          f"{args.images} images; img/s")  # fmt: skip
+    print(f"{'precision':>10}  {'compact (project)':>17}  {'float32 feed':>12}  ratio")
     for mixed in (False, True):
-        rate = measure(data, args.batch_size, args.epochs, mixed)
-        print(f"{'mixed bf16' if mixed else 'fp32':>10}: {rate:,.0f} img/s")
+        compact = measure(fit_compact, data, args.batch_size, args.epochs, mixed)
+        floats = measure(fit_float, data, args.batch_size, args.epochs, mixed)
+        name = "mixed bf16" if mixed else "fp32"
+        print(f"{name:>10}  {compact:>17,.0f}  {floats:>12,.0f}  {compact / floats:.2f}x")
 
 
 if __name__ == "__main__":

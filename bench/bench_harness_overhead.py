@@ -11,7 +11,8 @@ crops), with the same optimizer, batch size and seed, in one process, alternatin
   heartbeats and the Keras pruning callback (a median pruner that never prunes here), a real
   `Tracker` on a temporary MLflow SQLite store (per-epoch metrics), the progress line, the
   per-epoch checkpoint, early stopping, then the trial's metrics, figures and saved model;
-- bare: `model.fit` on `colorize.batches.LabBatches` of the same arrays, no callbacks.
+- bare: `model.fit` of `colorize.train.compact_input_model` on `colorize.batches.LabBatches`
+  of the same arrays, no callbacks.
 
 An epoch's time is the interval between two `on_epoch_begin` calls, so it includes every
 callback's end-of-epoch work; epoch 1 (graph tracing) and the last epoch are left out, and the
@@ -100,12 +101,13 @@ def instrument() -> None:
 def bare_fit(data, image_size: int, epochs: int, batch_size: int, seed: int) -> dict:
     from colorize.batches import LabBatches
     from colorize.model import build_model
-    from colorize.train import compile_model
+    from colorize.train import compact_input_model, compile_model
 
     started = time.perf_counter()
     keras.utils.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_model(kernel_size=3, padding="same", strides=2, image_size=image_size)
+    model = compact_input_model(model)
     compile_model(model, "adamax", 1e-3)
     train = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True, seed=seed)
     val = LabBatches(data.val_l, data.val_ab, batch_size)

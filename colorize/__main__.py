@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image
     from tqdm.auto import tqdm
 
-    from colorize.backend import import_keras_quietly
+    from colorize.backend import BackendUnavailable, import_keras_quietly
     from colorize.data import DataError, read_photos
 
     try:
@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
-    import_keras_quietly()
+    try:
+        import_keras_quietly()
+    except BackendUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
     from colorize.predict import ModelNotFound, colorize_rgb, load_model, output_name
 
     try:

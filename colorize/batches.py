@@ -1,6 +1,8 @@
 """Streams training batches from compact LAB arrays (in memory or memory-mapped).
 
-Only one batch at a time is scaled to float32, so memory does not grow with the dataset.
+Batches stay compact (uint8 L, int8 a/b: 3 bytes a pixel against 12 as float32): the model scales
+them on the device (`colorize.train.compact_input_model`), so feeding a GPU is not bound by the
+host-to-device copy, and memory does not grow with the dataset.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ import math
 import keras
 import numpy as np
 
-from colorize import lab
-
 
 class LabBatches(keras.utils.PyDataset):
-    """(scaled L, a/b / 128) float32 batches from uint8 L and int8 a/b arrays.
+    """(uint8 L, int8 a/b) batches gathered from the compact arrays.
 
     Shuffles every epoch with its own seeded generator when `shuffle` is set.
     """
@@ -25,7 +25,6 @@ class LabBatches(keras.utils.PyDataset):
         ab: np.ndarray,
         batch_size: int,
         *,
-        l_scaling: str = "unit",
         shuffle: bool = False,
         seed: int = 0,
     ):
@@ -34,7 +33,6 @@ class LabBatches(keras.utils.PyDataset):
             raise ValueError("L and a/b arrays differ in length")
         self.lightness, self.ab = lightness, ab
         self.batch_size = max(1, int(batch_size))
-        self.l_scaling = lab.check_l_scaling(l_scaling)
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
         self._order = np.arange(len(lightness))
@@ -44,11 +42,10 @@ class LabBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(len(self.lightness) / self.batch_size)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        # Sorted picks read a memory-mapped cache front to back.
         picks = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
-        inputs = lab.scale_l(lab.decode_l(self.lightness[picks]), self.l_scaling)
-        targets = lab.ab_to_target(lab.decode_ab(self.ab[picks]))
-        return inputs, targets
+        return np.asarray(self.lightness[picks]), np.asarray(self.ab[picks])
 
     def on_epoch_end(self) -> None:
         if self.shuffle:

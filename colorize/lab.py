@@ -197,6 +197,19 @@ def scale_l(lightness: np.ndarray, l_scaling: str = "unit") -> np.ndarray:
     return lightness
 
 
+def compact_l_affine(l_scaling: str = "unit") -> tuple[float, float]:
+    """(scale, offset) taking uint8 L straight to the network's input: `uint8 * scale + offset`.
+
+    Equals `scale_l(decode_l(encoded), l_scaling)` in one multiply-add, so it can run on the device.
+    """
+    to_lightness = 1.0 / _L_TO_UINT8
+    if check_l_scaling(l_scaling) == "unit":
+        return to_lightness / 100.0, 0.0
+    if l_scaling == "centered":
+        return to_lightness / 50.0, -1.0
+    return to_lightness, 0.0
+
+
 def ab_to_target(ab: np.ndarray) -> np.ndarray:
     """a/b in LAB units -> the network's target range (about [-1, 1])."""
     return np.asarray(ab, dtype=np.float32) / AB_SCALE

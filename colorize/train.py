@@ -2,8 +2,11 @@
 
 Loss is the MSE on a/b / 128. The paper's "accuracy" is Keras' `accuracy` metric on this output:
 with two output channels Keras resolves it to categorical accuracy, i.e. the share of pixels where
-the larger of the two predicted channels (a or b) is the larger of the true ones. It says little
-about colour quality; the colorization metrics in `colorize.metrics` do.
+the larger of the two predicted channels (a or b) is the larger of the true ones; it is compiled
+as that metric by name. It says little about colour quality; `colorize.metrics` does.
+
+The fit feeds compact batches (uint8 L, int8 a/b) to a wrapper that scales them on the device;
+XLA compilation is Keras' default choice per backend (on for JAX and for TensorFlow on a GPU).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from colorize import checkpoint
+from colorize import checkpoint, lab
 from colorize.batches import LabBatches
 from colorize.data import LabData
 
@@ -56,11 +59,33 @@ def set_precision(mixed: bool) -> None:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
 
 
+@keras.saving.register_keras_serializable(package="colorize")
+def compact_target_mse(y_true, y_pred):
+    """MSE on a/b / 128, with the target given as int8 a/b (the compact batches)."""
+    target = keras.ops.cast(y_true, y_pred.dtype) / lab.AB_SCALE
+    return keras.ops.mean(keras.ops.square(y_pred - target), axis=-1)
+
+
+def compact_input_model(model: keras.Model, l_scaling: str = "unit") -> keras.Model:
+    """`model` behind a uint8-L input that it scales itself; the two share their weights.
+
+    This is the model that is fitted: batches cross to the device compact and are scaled there,
+    in float32 (what `model` then casts to its compute dtype, as it would a float32 input).
+    """
+    scale, offset = lab.compact_l_affine(l_scaling)
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], dtype="uint8", name="l_uint8")
+    scaled = keras.layers.Rescaling(scale, offset, dtype="float32", name="scale_l")(inputs)
+    return keras.Model(inputs, model(scaled), name=f"{model.name}_compact")
+
+
 def compile_model(
     model: keras.Model, optimizer: str = "adamax", learning_rate: float = 1e-3
 ) -> None:
+    """Compile a `compact_input_model` for int8 a/b targets (loss and metric on a/b / 128)."""
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate), loss="mse", metrics=["accuracy"]
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss=compact_target_mse,
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
 
 
@@ -115,6 +140,8 @@ def train(
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
 
+    The fit runs on `compact_input_model(model, l_scaling)`, which shares `model`'s weights.
+
     With `checkpoint_dir`, a checkpoint is saved at the end of an epoch once `checkpoint_every`
     seconds have passed since the last (0: every epoch) and, when one is there already, the fit continues from it: weights, optimizer state, epoch, history and
     early-stopping state. The result's history covers all epochs.
@@ -123,21 +150,20 @@ def train(
         TrainingDiverged: the loss became NaN/inf (the fit stops at once).
     """
     keras.utils.set_random_seed(seed)
-    compile_model(model, optimizer, learning_rate)
+    fitted = compact_input_model(model, l_scaling)
+    compile_model(fitted, optimizer, learning_rate)
     resume = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None else None
     initial_epoch, prior = 0, {}
     if resume is not None:
-        model.set_weights(resume.model.get_weights())
-        model.optimizer.build(model.trainable_variables)
+        fitted.set_weights(resume.model.get_weights())
+        fitted.optimizer.build(fitted.trainable_variables)
         for variable, saved in zip(
-            model.optimizer.variables, resume.model.optimizer.variables, strict=True
+            fitted.optimizer.variables, resume.model.optimizer.variables, strict=True
         ):
             variable.assign(saved)
         initial_epoch, prior = resume.epochs_done, resume.history
-    train_batches = LabBatches(
-        data.train_l, data.train_ab, batch_size, l_scaling=l_scaling, shuffle=True, seed=seed
-    )
-    val_batches = LabBatches(data.val_l, data.val_ab, batch_size, l_scaling=l_scaling)
+    train_batches = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True, seed=seed)
+    val_batches = LabBatches(data.val_l, data.val_ab, batch_size)
     stopper = checkpoint.ResumableEarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, resume=resume
     )
@@ -146,7 +172,7 @@ def train(
         callbacks.append(
             checkpoint.EpochCheckpoint(checkpoint_dir, stopper, prior, checkpoint_every)
         )
-    fit = model.fit(
+    fit = fitted.fit(
         train_batches,
         validation_data=val_batches,
         epochs=epochs,

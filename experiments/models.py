@@ -6,11 +6,29 @@ from __future__ import annotations
 import json
 import logging
 import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import yaml
 
 from experiments.errors import UsageError
+
+
+def model_requirements() -> list[str]:
+    """The packages loading the model needs, pinned to this environment.
+
+    The same list MLflow infers by loading the model in a child process, which costs 10 s or
+    more a study: Keras, its backend's package and numpy.
+    """
+    import keras
+
+    requirements = []
+    for name in ("keras", keras.backend.backend(), "numpy"):
+        try:
+            requirements.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:  # a backend installed under another name
+            continue
+    return requirements
 
 
 def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
@@ -25,7 +43,11 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
     logging.getLogger("mlflow.keras").setLevel(logging.ERROR)  # "no signature" is expected here
     with mlflow.start_run(run_id=run_id):
         info = mlflow.keras.log_model(
-            model, name="model", registered_model_name=registered_name, metadata=settings
+            model,
+            name="model",
+            registered_model_name=registered_name,
+            metadata=settings,
+            pip_requirements=model_requirements(),
         )
     return info.model_uri
 

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 
+from colorize.backend import BackendUnavailable
 from experiments import config as config_module
 from experiments.config import available_profiles, available_studies, compose, schema_keys
 from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         from experiments.study import run
 
         return run(cfg, profile, spec, argv=args)
-    except UsageError as error:
+    except (UsageError, BackendUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from colorize.model import InfeasibleArchitecture, build_model
-from colorize.train import compile_model
+from colorize.train import compact_input_model, compile_model
 
 PAPER_TABLE = [  # Fig. 5 of the report: (layer type, output shape, parameters)
     ("Conv2D", (128, 128, 64), 640),
@@ -45,11 +45,12 @@ def test_every_search_space_combination_builds_and_trains_a_step(kernel_size, pa
     keras.utils.clear_session()
     model = build_model(kernel_size, padding, strides, image_size=32)
     assert model.output_shape == (None, 32, 32, 2)
-    compile_model(model, "adam", 1e-3)
+    fitted = compact_input_model(model)
+    compile_model(fitted, "adam", 1e-3)
     rng = np.random.default_rng(0)
-    x = rng.random((2, 32, 32, 1), dtype=np.float32)
-    y = rng.uniform(-0.5, 0.5, (2, 32, 32, 2)).astype(np.float32)
-    loss = model.train_on_batch(x, y, return_dict=True)["loss"]
+    x = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
+    y = rng.integers(-64, 64, (2, 32, 32, 2), dtype=np.int8)
+    loss = fitted.train_on_batch(x, y, return_dict=True)["loss"]
     assert np.isfinite(loss)
 
 
@@ -58,6 +59,12 @@ def test_unet_has_skip_connections_and_matches_target_shape():
     assert model.output_shape == (None, 32, 32, 2)
     concatenations = [lay for lay in model.layers if isinstance(lay, keras.layers.Concatenate)]
     assert len(concatenations) == 3
+    fitted = compact_input_model(model, "centered")
+    compile_model(fitted, "adamax", 1e-3)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
+    y = rng.integers(-64, 64, (2, 32, 32, 2), dtype=np.int8)
+    assert np.isfinite(fitted.train_on_batch(x, y, return_dict=True)["loss"])
 
 
 def test_infeasible_combinations_are_rejected_with_a_reason():

@@ -5,7 +5,14 @@ from colorize import lab
 from colorize.metrics import ab_error_auc, colorfulness, colorization_metrics
 from colorize.model import build_model
 from colorize.predict import predict_lab
-from colorize.train import TrainingDiverged, make_optimizer, resolve_optimizer, train
+from colorize.train import (
+    TrainingDiverged,
+    compact_input_model,
+    compile_model,
+    make_optimizer,
+    resolve_optimizer,
+    train,
+)
 
 
 def test_smoke_training_lowers_validation_loss(smoke_data):
@@ -19,6 +26,23 @@ def test_smoke_training_lowers_validation_loss(smoke_data):
     assert set(result.history) >= {"loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"}
     assert min(result.history["val_loss"][1:]) < result.history["val_loss"][0]
     assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+
+
+@pytest.mark.parametrize("l_scaling", lab.L_SCALINGS)
+def test_compact_batches_scaled_in_the_model_equal_the_float_path(smoke_data, l_scaling):
+    model = build_model(image_size=32)
+    fitted = compact_input_model(model, l_scaling)
+    compile_model(fitted)
+    l_uint8, ab_int8 = np.asarray(smoke_data.val_l[:4]), np.asarray(smoke_data.val_ab[:4])
+    inputs = lab.scale_l(lab.decode_l(l_uint8), l_scaling)
+    predicted = model.predict(inputs, verbose=0)
+    assert np.allclose(fitted.predict(l_uint8, verbose=0), predicted, atol=1e-6)
+    # Loss and accuracy on int8 targets are those of the float targets a/b / 128.
+    target = lab.ab_to_target(lab.decode_ab(ab_int8))
+    scores = fitted.evaluate(l_uint8, ab_int8, verbose=0, return_dict=True)
+    assert np.isclose(scores["loss"], np.mean((predicted - target) ** 2), rtol=1e-4)
+    same_larger = np.argmax(predicted, -1) == np.argmax(target, -1)
+    assert np.isclose(scores["accuracy"], same_larger.mean(), atol=1e-6)
 
 
 def test_early_stopping_stops_and_restores_best_weights(smoke_data):

@@ -1,0 +1,92 @@
+"""The study and the colorize command on the other Keras backends, as a GPU machine without
+TensorFlow runs them: mixed precision, compact batches scaled on the device, registered model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import write_photo
+from tests.studies_helpers import load_trials, mlflow_runs, run_cli
+
+BACKENDS = [
+    "jax",
+    pytest.param(
+        "torch",
+        marks=pytest.mark.skipif(
+            find_spec("torch") is None,
+            reason="torch is not installed (not a test dependency: 4 GB with its CUDA libraries)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, embedded_photos):
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    runs_dir = tmp_path / "runs"
+    study = run_cli(
+        "study=optimizers",
+        "profile=smoke",
+        "n_trials=1",
+        "trainer.mixed_precision=true",
+        f"runs_dir={runs_dir}",
+    )
+    assert study.returncode == 0, study.stderr[-3000:]
+    (trial,) = [t for t in load_trials(runs_dir, "optimizers") if t.state.name == "COMPLETE"]
+    assert np.isfinite(trial.value)
+    runs = mlflow_runs(runs_dir, "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]
+    assert parent["tags.keras.backend"] == backend
+    child = runs[runs["tags.colorize.role"] == "trial"].iloc[0]
+    assert child["params.mixed_precision"] == "True"
+
+    (requirements,) = runs_dir.glob("artifacts/models/*/artifacts/requirements.txt")
+    pinned = {line.split("==")[0] for line in requirements.read_text().split()}
+    assert {"keras", backend, "numpy"} <= pinned  # what loading the model needs
+
+    photo = write_photo(tmp_path / "in" / "cat.png", embedded_photos["skimage:chelsea"])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{runs_dir / 'mlflow.db'}"}
+    out = tmp_path / "out"
+    colorized = subprocess.run(
+        [sys.executable, "-m", "colorize", "--model", "models:/optimizers/latest",
+         "--input", str(tmp_path / "in"), "--output", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert colorized.returncode == 0, colorized.stderr[-2000:]
+    with Image.open(photo) as given, Image.open(out / "cat.png") as colorized_photo:
+        assert colorized_photo.size == given.size and colorized_photo.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "backend,message",
+    [
+        ("nope", "KERAS_BACKEND=nope is not a Keras backend; allowed: tensorflow, jax, torch"),
+        pytest.param(
+            "openvino",
+            "KERAS_BACKEND=openvino needs the openvino package, which is not installed",
+            marks=pytest.mark.skipif(find_spec("openvino") is not None, reason="installed"),
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["experiments.run", "colorize"])
+def test_unusable_backend_is_a_one_line_error(backend, message, command, tmp_path, photo_folder):
+    args = {
+        "experiments.run": ["study=optimizers", "profile=smoke", f"runs_dir={tmp_path / 'runs'}"],
+        "colorize": ["--model", "m.keras", "--input", str(photo_folder), "--output", "out"],
+    }[command]
+    result = subprocess.run(
+        [sys.executable, "-m", command, *args],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()
