@@ -65,6 +65,13 @@ class FloatBatches(keras.utils.PyDataset):
         self.batches.on_epoch_end()
 
 
+def devices() -> str:
+    try:
+        return str(keras.distribution.list_devices())
+    except (AttributeError, NotImplementedError):  # torch has no distribution API
+        return "not listed by this backend"
+
+
 def synthetic_data(images: int, size: int) -> LabData:
     """Random compact LAB arrays: throughput does not depend on the pictures."""
     rng = np.random.default_rng(0)
@@ -107,7 +114,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after a warm-up)")
     args = parser.parse_args()
     data = synthetic_data(args.images, args.image_size)
-    print(f"backend {keras.backend.backend()}, devices: {keras.distribution.list_devices()}")
+    print(f"backend {keras.backend.backend()}, devices: {devices()}")
     print(f"paper network, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
           f"{args.images} images; img/s")  # fmt: skip
     print(f"{'precision':>10}  {'compact (project)':>17}  {'float32 feed':>12}  ratio")
