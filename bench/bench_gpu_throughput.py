@@ -7,8 +7,9 @@ own training path, fp32 and mixed bfloat16, beside the float32 feed it replaced.
 - compact (the project's path): `colorize.train.train` fits `colorize.model.build_model()` on
   compact LAB arrays (uint8 L, int8 a/b, as the dataset cache holds them) streamed by
   `LabBatches` and scaled inside the model and loss, on the device.
-- float32 feed (baseline): the same network, optimizer, batches and callbacks-free `fit`, but each
-  batch is scaled to float32 on the host first (12 bytes a pixel cross to the device, not 3).
+- float32 feed (baseline): the same network, optimizer, batches and the callbacks `train` adds
+  (learning-rate logger, per-epoch NaN check, early stopping with best weights), but each batch is
+  scaled to float32 on the host first (12 bytes a pixel cross to the device, not 3).
 
 Each is timed for `--epochs` epochs after one warm-up epoch (tracing and compilation);
 throughput = images (training plus validation) / median epoch time. Targets
@@ -32,7 +33,13 @@ from colorize import lab  # noqa: E402
 from colorize.batches import LabBatches  # noqa: E402
 from colorize.data import LabData  # noqa: E402
 from colorize.model import build_model  # noqa: E402
-from colorize.train import make_optimizer, set_precision, train  # noqa: E402
+from colorize.train import (  # noqa: E402
+    LearningRateLogger,
+    StopOnNonFinite,
+    make_optimizer,
+    set_precision,
+    train,
+)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -92,16 +99,20 @@ def fit_float(data: LabData, batch_size: int, epochs: int, timer: EpochTimer) ->
     model.compile(optimizer=make_optimizer("adamax", 1e-3), loss="mse", metrics=["accuracy"])
     batches = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True)
     val = LabBatches(data.val_l, data.val_ab, batch_size)
+    stopper = keras.callbacks.EarlyStopping(patience=epochs, restore_best_weights=True)
     model.fit(FloatBatches(batches), validation_data=FloatBatches(val), epochs=epochs,
-              callbacks=[timer], verbose=0)  # fmt: skip
+              callbacks=[LearningRateLogger(), StopOnNonFinite(), stopper, timer],
+              verbose=0)  # fmt: skip
 
 
 def measure(fit, data: LabData, batch_size: int, epochs: int, mixed: bool) -> float:
     keras.utils.clear_session()
     set_precision(mixed)
     timer = EpochTimer()
-    fit(data, batch_size, epochs + 1, timer)
-    set_precision(False)
+    try:
+        fit(data, batch_size, epochs + 1, timer)
+    finally:
+        set_precision(False)
     seen = len(data.train_l) + len(data.val_l)  # each epoch also validates on 1/16 more
     return seen / statistics.median(timer.times[1:])
 

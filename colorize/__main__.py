@@ -51,13 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from colorize.data import DataError, read_photos
 
     try:
+        import_keras_quietly()  # an unusable backend is reported before any photo is read
         photos, unreadable = read_photos(args.input, "input")
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-    try:
-        import_keras_quietly()
-    except BackendUnavailable as error:
+    except (BackendUnavailable, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     from colorize.predict import ModelNotFound, colorize_rgb, load_model, output_name

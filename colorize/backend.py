@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from importlib.util import find_spec
 
 BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
 
@@ -19,16 +20,24 @@ class BackendUnavailable(ImportError):
     """KERAS_BACKEND names an unknown backend, or one whose package is not installed."""
 
 
+def _chosen_backend() -> str:
+    """The backend Keras chose (KERAS_BACKEND, else ~/.keras/keras.json), even after it failed."""
+    config = sys.modules.get("keras.src.backend.config")
+    if config is not None:
+        return config.backend()
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
 def _unavailable(error: Exception) -> BackendUnavailable | None:
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    backend = _chosen_backend()
     if backend not in BACKENDS:
         return BackendUnavailable(
-            f"KERAS_BACKEND={backend} is not a Keras backend; allowed: {', '.join(BACKENDS)}"
+            f"Keras backend {backend!r} (KERAS_BACKEND or ~/.keras/keras.json) is not a Keras "
+            f"backend; allowed: {', '.join(BACKENDS)}"
         )
-    missing = getattr(error, "name", None)
-    if isinstance(error, ModuleNotFoundError) and missing and missing.split(".")[0] == backend:
+    if isinstance(error, ModuleNotFoundError) and find_spec(backend) is None:
         return BackendUnavailable(
-            f"KERAS_BACKEND={backend} needs the {backend} package, which is not installed "
+            f"Keras backend {backend!r} needs the {backend} package, which is not installed "
             f"(pip install {backend})"
         )
     return None

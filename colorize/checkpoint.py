@@ -1,6 +1,7 @@
 """Per-epoch checkpoints, so an interrupted fit continues from its last epoch, not from scratch.
 
-A checkpoint folder holds the model with its optimizer state (`model.keras`), the early-stopping
+A checkpoint folder holds the fitted model with its optimizer state (`model.keras`: the uint8-input
+wrapper of `colorize.train.compact_input_model`, not a model to colorize with), the early-stopping
 state with its best weights (`best.weights.npz`) and `state.json` (epochs done, history so far).
 Every file is written to a temporary name and renamed, and `state.json` is written last, so a
 fit killed while saving leaves the previous checkpoint intact; an unreadable one is ignored.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -130,6 +132,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if not math.isfinite(self.history.get("loss", [0.0])[-1]):
+            return  # a diverged fit is not worth resuming
         if time.monotonic() - self._last_save >= self.min_interval:
             save(self.directory, self.model, epoch + 1, self.history, self.stopper)
             self._last_save = time.monotonic()

@@ -7,8 +7,9 @@ back by 128 (as in the paper). How L is fed to the network is a setting, `l_scal
 - ``centered``: L / 50 - 1, in [-1, 1].
 - ``raw``: L as it is, in [0, 100] (what the paper's code feeds).
 
-Datasets are held compactly (L as uint8, a/b as int8, 3 bytes a pixel) and scaled to float32
-per batch; the quantization error is under 0.2 L units and 0.5 a/b units.
+Datasets are held compactly (L as uint8, a/b as int8, 3 bytes a pixel; the quantization error is
+under 0.2 L units and 0.5 a/b units) and stay so up to the network, which scales them itself
+(`compact_l_affine`; `colorize.train.compact_input_model`).
 
 uint8 RGB goes through a fast path (`rgb_uint8_to_lab_fast`, `rgb_uint8_to_compact`): the same
 formulas as scikit-image's `rgb2lab` (sRGB, D65, 2 degree observer), with a 256-entry table for

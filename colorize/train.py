@@ -89,6 +89,18 @@ def compile_model(
     )
 
 
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Ends the fit after an epoch whose loss is NaN or infinite.
+
+    Checked per epoch, not per batch like `keras.callbacks.TerminateOnNaN`: a per-batch hook makes
+    Keras read the loss back after every step, a host-device sync that stalls a GPU.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.model.stop_training = True
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimizer's current learning rate to each epoch's logs."""
 
@@ -167,7 +179,7 @@ def train(
     stopper = checkpoint.ResumableEarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, resume=resume
     )
-    callbacks = [LearningRateLogger(), keras.callbacks.TerminateOnNaN(), stopper, *callbacks]
+    callbacks = [LearningRateLogger(), StopOnNonFinite(), stopper, *callbacks]
     if checkpoint_dir is not None:
         callbacks.append(
             checkpoint.EpochCheckpoint(checkpoint_dir, stopper, prior, checkpoint_every)

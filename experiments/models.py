@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
 import yaml
@@ -15,20 +15,20 @@ from experiments.errors import UsageError
 
 
 def model_requirements() -> list[str]:
-    """The packages loading the model needs, pinned to this environment.
+    """The packages loading the model needs, pinned to this environment: Keras, its backend's
+    distribution (e.g. `tensorflow-cpu` for `tensorflow`) and numpy.
 
-    The same list MLflow infers by loading the model in a child process, which costs 10 s or
-    more a study: Keras, its backend's package and numpy.
+    MLflow would infer the same by loading the model in a child process, 10 s or more a study.
+    This project itself is also needed (its custom layers), but it is not on a package index.
     """
     import keras
 
-    requirements = []
-    for name in ("keras", keras.backend.backend(), "numpy"):
-        try:
-            requirements.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:  # a backend installed under another name
-            continue
-    return requirements
+    distributions = packages_distributions()
+    pinned: dict[str, str] = {}
+    for module in ("keras", keras.backend.backend(), "numpy"):
+        for name in distributions.get(module, [])[:1]:
+            pinned.setdefault(name, f"{name}=={version(name)}")
+    return list(pinned.values())
 
 
 def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:

@@ -67,10 +67,14 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
 @pytest.mark.parametrize(
     "backend,message",
     [
-        ("nope", "KERAS_BACKEND=nope is not a Keras backend; allowed: tensorflow, jax, torch"),
+        (
+            "nope",
+            "Keras backend 'nope' (KERAS_BACKEND or ~/.keras/keras.json) is not a Keras backend; "
+            "allowed: tensorflow, jax, torch",
+        ),
         pytest.param(
             "openvino",
-            "KERAS_BACKEND=openvino needs the openvino package, which is not installed",
+            "Keras backend 'openvino' needs the openvino package, which is not installed",
             marks=pytest.mark.skipif(find_spec("openvino") is not None, reason="installed"),
         ),
     ],

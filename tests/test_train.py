@@ -107,6 +107,40 @@ def test_fit_continues_from_its_checkpoint(smoke_data, tmp_path):
     assert again.history["val_loss"][:2] == first.history["val_loss"]
 
 
+def test_fit_continues_from_a_checkpoint_of_the_float_input_model(smoke_data, tmp_path):
+    """Checkpoints written before fits took compact batches hold the bare float-input model."""
+    import keras
+
+    from colorize import checkpoint
+
+    old = build_model(image_size=32)
+    old.compile(optimizer=make_optimizer("adamax", 1e-3), loss="mse", metrics=["accuracy"])
+    inputs = lab.scale_l(lab.decode_l(smoke_data.train_l))
+    old.fit(inputs, lab.ab_to_target(lab.decode_ab(smoke_data.train_ab)), epochs=1, verbose=0)
+    stopper = checkpoint.ResumableEarlyStopping(monitor="val_loss", restore_best_weights=True)
+    stopper.set_model(old)
+    stopper.on_train_begin()
+    stopper.on_epoch_end(0, {"val_loss": 0.5})
+    checkpoint.save(tmp_path, old, 1, {"loss": [0.5], "val_loss": [0.5]}, stopper)
+    steps = int(keras.ops.convert_to_numpy(old.optimizer.iterations))
+
+    seen = {}
+
+    class FirstWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["weights"] = self.model.get_weights()
+            seen["steps"] = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    resumed = train(
+        build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=tmp_path,
+        callbacks=[FirstWeights()],
+    )  # fmt: skip
+    assert resumed.resumed_from_epoch == 1 and resumed.history["loss"][0] == 0.5
+    assert seen["steps"] == steps > 0  # the optimizer's state came along
+    for got, saved in zip(seen["weights"], old.get_weights(), strict=True):
+        assert np.array_equal(got, saved)
+
+
 def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, caplog):
     train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
     model_file = tmp_path / "model.keras"
