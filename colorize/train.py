@@ -155,11 +155,12 @@ def train(
     The fit runs on `compact_input_model(model, l_scaling)`, which shares `model`'s weights.
 
     With `checkpoint_dir`, a checkpoint is saved at the end of an epoch once `checkpoint_every`
-    seconds have passed since the last (0: every epoch) and, when one is there already, the fit continues from it: weights, optimizer state, epoch, history and
-    early-stopping state. The result's history covers all epochs.
+    seconds have passed since the last (0: every epoch) and, when one is there already, the fit
+    continues from it: weights, optimizer state, epoch, history and early-stopping state. The
+    result's history covers all epochs.
 
     Raises:
-        TrainingDiverged: the loss became NaN/inf (the fit stops at once).
+        TrainingDiverged: the loss became NaN/inf (the fit stops at the end of that epoch).
     """
     keras.utils.set_random_seed(seed)
     fitted = compact_input_model(model, l_scaling)

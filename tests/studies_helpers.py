@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,20 @@ def run_cli(
         text=True,
         timeout=timeout,
         cwd=cwd,
+    )
+
+
+def run_colorize(*args: str, runs_dir: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m colorize`; with `runs_dir`, `models:/` URIs resolve in that study's MLflow."""
+    env = dict(os.environ)
+    if runs_dir is not None:
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}"
+    return subprocess.run(
+        [sys.executable, "-m", "colorize", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 

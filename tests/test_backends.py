@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import write_photo
-from tests.studies_helpers import load_trials, mlflow_runs, run_cli
+from tests.studies_helpers import load_trials, mlflow_runs, run_cli, run_colorize
 
 BACKENDS = [
     "jax",
@@ -52,12 +52,10 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
     assert {"keras", backend, "numpy"} <= pinned  # what loading the model needs
 
     photo = write_photo(tmp_path / "in" / "cat.png", embedded_photos["skimage:chelsea"])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{runs_dir / 'mlflow.db'}"}
     out = tmp_path / "out"
-    colorized = subprocess.run(
-        [sys.executable, "-m", "colorize", "--model", "models:/optimizers/latest",
-         "--input", str(tmp_path / "in"), "--output", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
+    colorized = run_colorize(
+        "--model", "models:/optimizers/latest", "--input", str(tmp_path / "in"),
+        "--output", str(out), runs_dir=runs_dir,
     )  # fmt: skip
     assert colorized.returncode == 0, colorized.stderr[-2000:]
     with Image.open(photo) as given, Image.open(out / "cat.png") as colorized_photo:

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import numpy as np
 from PIL import Image
 
@@ -8,12 +5,7 @@ from colorize.model import build_model
 from colorize.predict import output_name, save_model
 from colorize.train import train
 from tests.conftest import write_photo
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "colorize", *args], capture_output=True, text=True, timeout=300
-    )
+from tests.studies_helpers import run_colorize
 
 
 def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
@@ -27,7 +19,7 @@ def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
     gray = np.asarray(Image.fromarray(embedded_photos["skimage:chelsea"]).convert("L"))
     (inputs / "sub").mkdir()
     Image.fromarray(gray[:77, :91]).save(inputs / "sub" / "gray.tif")
-    result = run_cli(
+    result = run_colorize(
         "--model", str(model_path), "--input", str(inputs), "--output", str(tmp_path / "out")
     )
     assert result.returncode == 0, result.stderr
@@ -40,12 +32,12 @@ def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
 
 
 def test_help_explains_the_command():
-    result = run_cli("--help")
+    result = run_colorize("--help")
     assert result.returncode == 0 and "--model" in result.stdout and "runs:/" in result.stdout
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path):
-    missing = run_cli(
+    missing = run_colorize(
         "--model",
         str(tmp_path / "m.keras"),
         "--input",
@@ -57,7 +49,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert "input folder not found" in missing.stderr
     (tmp_path / "in").mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "in" / "a.png")
-    no_model = run_cli(
+    no_model = run_colorize(
         "--model",
         str(tmp_path / "m.keras"),
         "--input",

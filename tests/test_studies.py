@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.studies_helpers import load_trials, mlflow_runs, run_cli
+from tests.studies_helpers import load_trials, mlflow_runs, run_cli, run_colorize
 
 
 @pytest.fixture
@@ -61,33 +61,15 @@ def test_rerun_adds_no_trial_and_no_run(optimizers_study):
 
 
 def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embedded_photos):
-    import os
-    import subprocess
-    import sys
-
     from tests.conftest import write_photo
 
     runs_dir, _ = optimizers_study
     write_photo(tmp_path / "in" / "cat.png", embedded_photos["skimage:chelsea"])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{runs_dir / 'mlflow.db'}"}
     out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "colorize",
-            "--model",
-            "models:/optimizers/latest",
-            "--input",
-            str(tmp_path / "in"),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    result = run_colorize(
+        "--model", "models:/optimizers/latest", "--input", str(tmp_path / "in"),
+        "--output", str(out), runs_dir=runs_dir,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "cat.png").exists()
 
