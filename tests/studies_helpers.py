@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,11 @@ def run_cli(
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def native_log_lines(stderr: str) -> list[str]:
+    """Lines in absl's log format ("E0000 ..."), e.g. TensorFlow's failed CUDA probe."""
+    return re.findall(r"^[EWIF]\d{4} .*$", stderr, re.MULTILINE)
 
 
 def run_colorize(*args: str, runs_dir: Path | None = None) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from colorize.model import build_model
 from colorize.predict import output_name, save_model
 from colorize.train import train
 from tests.conftest import write_photo
-from tests.studies_helpers import run_colorize
+from tests.studies_helpers import native_log_lines, run_colorize
 
 
 def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
@@ -23,6 +23,7 @@ def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
         "--model", str(model_path), "--input", str(inputs), "--output", str(tmp_path / "out")
     )
     assert result.returncode == 0, result.stderr
+    assert not native_log_lines(result.stderr)
     gray_out = np.asarray(Image.open(tmp_path / "out" / "sub" / "gray.png"))
     assert gray_out.shape == (77, 91, 3)
     chroma = np.ptp(gray_out.astype(int), axis=-1)

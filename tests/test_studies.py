@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.studies_helpers import load_trials, mlflow_runs, run_cli, run_colorize
+from tests.studies_helpers import (
+    load_trials,
+    mlflow_runs,
+    native_log_lines,
+    run_cli,
+    run_colorize,
+)
 
 
 @pytest.fixture
@@ -38,6 +44,7 @@ def test_study_runs_every_optimizer_and_logs_each_trial(optimizers_study):
         assert children[f"metrics.{metric}"].notna().all(), metric
     assert "trials table" in result.stdout and "mlflow ui --backend-store-uri" in result.stdout
     assert (runs_dir / "optimizers-optuna-trials.csv").exists()
+    assert not native_log_lines(result.stderr)
 
 
 def test_parent_run_records_config_versions_and_manifest(optimizers_study):
