@@ -47,6 +47,7 @@ def test_every_search_space_combination_builds_and_trains_a_step(kernel_size, pa
     assert model.output_shape == (None, 32, 32, 2)
     fitted = compact_input_model(model)
     compile_model(fitted, "adam", 1e-3)
+    fitted.run_eagerly = True  # one step: tracing a graph would cost 3 s; fits elsewhere use one
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
     y = rng.integers(-64, 64, (2, 32, 32, 2), dtype=np.int8)
@@ -61,6 +62,7 @@ def test_unet_has_skip_connections_and_matches_target_shape():
     assert len(concatenations) == 3
     fitted = compact_input_model(model, "centered")
     compile_model(fitted, "adamax", 1e-3)
+    fitted.run_eagerly = True
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
     y = rng.integers(-64, 64, (2, 32, 32, 2), dtype=np.int8)
