@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from contextlib import suppress
 from importlib.util import find_spec
 
 BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
@@ -43,6 +44,14 @@ def _unavailable(error: Exception) -> BackendUnavailable | None:
     return None
 
 
+def _preload_tensorflow(backend: str) -> None:
+    """On another backend Keras still imports TensorFlow where it is installed (to seed it, for
+    one), later and loudly; import it now, while stderr is quiet."""
+    if backend != "tensorflow" and find_spec("tensorflow") is not None:
+        with suppress(ImportError):  # a broken TensorFlow: Keras goes on without it, as we do
+            import tensorflow  # noqa: F401
+
+
 def import_keras_quietly() -> None:
     """Import keras (and its backend) with native stderr output dropped unless the import fails.
 
@@ -56,7 +65,9 @@ def import_keras_quietly() -> None:
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            import keras
+
+            _preload_tensorflow(keras.backend.backend())
         except Exception as error:
             unavailable = _unavailable(error)
             if unavailable is not None:

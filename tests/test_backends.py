@@ -13,7 +13,13 @@ import pytest
 from PIL import Image
 
 from tests.conftest import write_photo
-from tests.studies_helpers import load_trials, mlflow_runs, run_cli, run_colorize
+from tests.studies_helpers import (
+    load_trials,
+    mlflow_runs,
+    native_log_lines,
+    run_cli,
+    run_colorize,
+)
 
 BACKENDS = [
     "jax",
@@ -39,6 +45,8 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
         f"runs_dir={runs_dir}",
     )
     assert study.returncode == 0, study.stderr[-3000:]
+    # Keras imports TensorFlow where installed, even on another backend: quietly, here too.
+    assert not native_log_lines(study.stderr)
     (trial,) = [t for t in load_trials(runs_dir, "optimizers") if t.state.name == "COMPLETE"]
     assert np.isfinite(trial.value)
     runs = mlflow_runs(runs_dir, "optimizers")
@@ -58,6 +66,7 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
         "--output", str(out), runs_dir=runs_dir,
     )  # fmt: skip
     assert colorized.returncode == 0, colorized.stderr[-2000:]
+    assert not native_log_lines(colorized.stderr)
     with Image.open(photo) as given, Image.open(out / "cat.png") as colorized_photo:
         assert colorized_photo.size == given.size and colorized_photo.mode == "RGB"
 
