@@ -25,7 +25,7 @@ import time
 
 from colorize.backend import import_keras_quietly
 
-import_keras_quietly()
+import_keras_quietly(will_seed=True)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

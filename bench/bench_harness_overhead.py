@@ -40,7 +40,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from colorize.backend import import_keras_quietly  # noqa: E402
 
-import_keras_quietly()
+import_keras_quietly(will_seed=True)
 
 import keras  # noqa: E402
 

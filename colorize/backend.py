@@ -45,15 +45,18 @@ def _unavailable(error: Exception) -> BackendUnavailable | None:
 
 
 def _preload_tensorflow(backend: str) -> None:
-    """On another backend Keras still imports TensorFlow where it is installed (to seed it, for
-    one), later and loudly; import it now, while stderr is quiet."""
+    """On another backend, `keras.utils.set_random_seed` still imports TensorFlow where it is
+    installed, later and loudly; import it now, while stderr is quiet."""
     if backend != "tensorflow" and find_spec("tensorflow") is not None:
         with suppress(ImportError):  # a broken TensorFlow: Keras goes on without it, as we do
             import tensorflow  # noqa: F401
 
 
-def import_keras_quietly() -> None:
+def import_keras_quietly(*, will_seed: bool = False) -> None:
     """Import keras (and its backend) with native stderr output dropped unless the import fails.
+
+    `will_seed`: the command trains (and seeds), so on another backend TensorFlow, where
+    installed, is imported now too; commands that only predict are spared its start-up.
 
     Raises:
         BackendUnavailable: KERAS_BACKEND is unknown or its package is missing.
@@ -67,7 +70,8 @@ def import_keras_quietly() -> None:
         try:
             import keras
 
-            _preload_tensorflow(keras.backend.backend())
+            if will_seed:
+                _preload_tensorflow(keras.backend.backend())
         except Exception as error:
             unavailable = _unavailable(error)
             if unavailable is not None:

@@ -92,7 +92,7 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     secondary = os.environ.get(WORKER_ENV) == "1"
     if cfg.workers > 1 and cfg.tuner != "optuna":
         raise UsageError("workers>1 needs tuner=optuna (Keras Tuner runs one process)")
-    import_keras_quietly()  # an unusable KERAS_BACKEND is reported before any work
+    import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
     runs_dir = Path(cfg.runs_dir).expanduser()
     runs_dir.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg)
