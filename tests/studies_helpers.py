@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import optuna
 
 
@@ -41,6 +42,22 @@ def run_colorize(*args: str, runs_dir: Path | None = None) -> subprocess.Complet
         timeout=300,
         env=env,
     )
+
+
+def colorize_photo_with_registered_model(
+    runs_dir: Path, work_dir: Path, rgb: np.ndarray, model: str = "optimizers"
+) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """Write `rgb` as `<work_dir>/in/cat.png` and colorize it into `<work_dir>/out` with the
+    model registered by the study in `runs_dir`; returns (photo, output folder, result)."""
+    from tests.conftest import write_photo
+
+    photo = write_photo(work_dir / "in" / "cat.png", rgb)
+    out = work_dir / "out"
+    result = run_colorize(
+        "--model", f"models:/{model}/latest", "--input", str(work_dir / "in"),
+        "--output", str(out), runs_dir=runs_dir,
+    )  # fmt: skip
+    return photo, out, result
 
 
 def load_trials(runs_dir: Path, study: str) -> list[optuna.trial.FrozenTrial]:

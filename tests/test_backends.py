@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import write_photo
 from tests.studies_helpers import (
+    colorize_photo_with_registered_model,
     load_trials,
     mlflow_runs,
     native_log_lines,
     run_cli,
-    run_colorize,
 )
 
 BACKENDS = [
@@ -59,12 +58,9 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
     pinned = {line.split("==")[0] for line in requirements.read_text().split()}
     assert {"keras", backend, "numpy"} <= pinned  # what loading the model needs
 
-    photo = write_photo(tmp_path / "in" / "cat.png", embedded_photos["skimage:chelsea"])
-    out = tmp_path / "out"
-    colorized = run_colorize(
-        "--model", "models:/optimizers/latest", "--input", str(tmp_path / "in"),
-        "--output", str(out), runs_dir=runs_dir,
-    )  # fmt: skip
+    photo, out, colorized = colorize_photo_with_registered_model(
+        runs_dir, tmp_path, embedded_photos["skimage:chelsea"]
+    )
     assert colorized.returncode == 0, colorized.stderr[-2000:]
     assert not native_log_lines(colorized.stderr)
     with Image.open(photo) as given, Image.open(out / "cat.png") as colorized_photo:

@@ -6,11 +6,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.studies_helpers import (
+    colorize_photo_with_registered_model,
     load_trials,
     mlflow_runs,
     native_log_lines,
     run_cli,
-    run_colorize,
 )
 
 
@@ -68,15 +68,10 @@ def test_rerun_adds_no_trial_and_no_run(optimizers_study):
 
 
 def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embedded_photos):
-    from tests.conftest import write_photo
-
     runs_dir, _ = optimizers_study
-    write_photo(tmp_path / "in" / "cat.png", embedded_photos["skimage:chelsea"])
-    out = tmp_path / "out"
-    result = run_colorize(
-        "--model", "models:/optimizers/latest", "--input", str(tmp_path / "in"),
-        "--output", str(out), runs_dir=runs_dir,
-    )  # fmt: skip
+    _, out, result = colorize_photo_with_registered_model(
+        runs_dir, tmp_path, embedded_photos["skimage:chelsea"]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "cat.png").exists()
 
