@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from colorize import lab  # noqa: E402
 from colorize.batches import LabBatches  # noqa: E402
-from colorize.data import LabData  # noqa: E402
+from colorize.datasets import LabData  # noqa: E402
 from colorize.model import build_model  # noqa: E402
 from colorize.train import (  # noqa: E402
     LearningRateLogger,

@@ -1,6 +1,7 @@
-"""Colorize every photo of a folder with a trained model.
+"""Colorize photos with a trained model, or score a model against the gray baseline.
 
     python -m colorize --model MODEL --input DIR --output DIR
+    python -m colorize evaluate --model MODEL --photos DIR [--json]
 
 MODEL is a `.keras` file (saved by this project, with its settings beside it) or an MLflow model
 URI such as `runs:/<run_id>/model` or `models:/<study>/latest`. Colour inputs are reduced to their
@@ -10,68 +11,170 @@ L channel first. Each output is a PNG of the input's own size, at the same relat
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 USAGE_ERROR = 2
+MODEL_HELP = "a .keras file, or an MLflow model URI: runs:/<run_id>/model, models:/<name>/latest"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+class CommandError(Exception):
+    """A user mistake in the command's arguments; the message is the whole report."""
+
+
+def colorize_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m colorize",
         description=(
             "Colorize grayscale photos with a trained LAB network. Every image under --input "
             "(recursive; jpg, png, bmp, tiff, webp) is written as a PNG of its own size under "
-            "--output. Colour inputs are reduced to grayscale (their L channel) first."
+            "--output. Colour inputs are reduced to grayscale (their L channel) first. To score "
+            "a model against the gray baseline instead: python -m colorize evaluate --help"
         ),
     )
-    parser.add_argument(
-        "--model",
-        required=True,
-        help="a .keras file, or an MLflow model URI: runs:/<run_id>/model, models:/<name>/latest",
-    )
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--input", required=True, type=Path, help="folder of photos to colorize")
-    parser.add_argument("--output", required=True, type=Path, help="folder for the PNG results")
+    parser.add_argument(
+        "--output", required=True, type=Path, help="folder for the PNG results (not --input)"
+    )
     parser.add_argument(
         "--l-scaling",
         choices=("unit", "centered", "raw"),
         help="how L is fed to the network (default: the setting saved with the model)",
     )
-    return parser.parse_args(argv)
+    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+def evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m colorize evaluate",
+        description=(
+            "Is the model worth using? Colorizes every colour photo under --photos from its L "
+            "(longer side scaled to 512 px at most) and prints, per photo and on average, PSNR, "
+            "SSIM, mean CIEDE2000, colourfulness and a/b AuC for the model and for the "
+            "zero-chroma gray baseline (the photo's L with a = b = 0). A photo 'beats gray' "
+            "when the model's mean CIEDE2000 is lower; the closing verdict (beats gray, worse "
+            "than gray, inconclusive) rests on a paired 95 %% t-interval over the photos. "
+            "Grayscale photos are skipped."
+        ),
+    )
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("--photos", required=True, type=Path, help="folder of colour photos")
+    parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    parser.add_argument("--l-scaling", choices=("unit", "centered", "raw"))
+    return parser
+
+
+def _outputs(files: list[Path], source: Path, output: Path) -> dict[Path, Path]:
+    """Each input's output file; refuses an output folder that is (inside) the input folder
+    and two inputs that would write one output (a.jpg and a.png)."""
+    from colorize.predict import output_name
+
+    source_real, output_real = source.resolve(), output.resolve()
+    if output_real == source_real or source_real in output_real.parents:
+        raise CommandError(
+            f"--output {output} is inside --input {source}: outputs would overwrite inputs or "
+            "be read as inputs next time; choose a folder outside it"
+        )
+    targets: dict[Path, Path] = {}
+    for file in files:
+        target = output / output_name(file, source)
+        if target in targets.values():
+            first = next(f for f, t in targets.items() if t == target)
+            raise CommandError(
+                f"{first} and {file} would both be written as {target}; rename one of them"
+            )
+        targets[file] = target
+    return targets
+
+
+def _load(reference: str, l_scaling: str | None):
+    from colorize.predict import ModelNotFound, load_model
+
+    try:
+        model, settings = load_model(reference)
+    except ModelNotFound as error:
+        raise CommandError(str(error)) from None
+    return model, l_scaling or settings["l_scaling"]
+
+
+def colorize_command(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm.auto import tqdm
 
+    from colorize import images
+    from colorize.datasets import DataError, check_folder
+    from colorize.datasets.photos import walk_images
+
+    try:
+        files, _ = walk_images(check_folder(args.input, "input"))
+    except DataError as error:
+        raise CommandError(str(error)) from None
+    if not files:
+        raise CommandError(f"input folder {args.input} holds no image files")
+    targets = _outputs(files, args.input, args.output)
+    model, l_scaling = _load(args.model, args.l_scaling)
+    from colorize.predict import colorize_rgb
+
+    done, unreadable = 0, []
+    for file in tqdm(files, desc="colorizing", unit="photo", disable=None):
+        try:
+            rgb = images.read_rgb(file)
+        except images.UnreadableImage as error:
+            logging.getLogger("colorize").warning("skipped unreadable image %s", error)
+            unreadable.append(file)
+            continue
+        targets[file].parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(colorize_rgb(model, rgb, l_scaling)).save(targets[file])
+        done += 1
+    if not done:
+        raise CommandError(f"input folder {args.input} holds no readable image")
+    print(f"colorized {done} photo(s) into {args.output}", end="")
+    print(f"; skipped {len(unreadable)} unreadable" if unreadable else "")
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from colorize.datasets import DataError, read_photos
+    from colorize.evaluate import evaluate, table_lines
+
+    try:
+        photos, _ = read_photos(args.photos, "photos")
+    except DataError as error:
+        raise CommandError(str(error)) from None
+    model, l_scaling = _load(args.model, args.l_scaling)
+    result = evaluate(
+        model, ((str(p.relative_to(args.photos)), rgb) for p, rgb in photos), l_scaling
+    )
+    if not result.rows:
+        raise CommandError(f"photos folder {args.photos} holds no colour photo to score")
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    print("\n".join(table_lines(result)))
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} grayscale photo(s): no colour to score against")
+    print(result.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    evaluating = bool(argv) and argv[0] == "evaluate"
+    args = (evaluate_parser() if evaluating else colorize_parser()).parse_args(
+        argv[1:] if evaluating else argv
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from colorize.backend import BackendUnavailable, import_keras_quietly
-    from colorize.data import DataError, read_photos
 
     try:
         import_keras_quietly()  # an unusable backend is reported before any photo is read
-        photos, unreadable = read_photos(args.input, "input")
-    except (BackendUnavailable, DataError) as error:
+        return (evaluate_command if evaluating else colorize_command)(args)
+    except (BackendUnavailable, CommandError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
-    from colorize.predict import ModelNotFound, colorize_rgb, load_model, output_name
-
-    try:
-        model, settings = load_model(args.model)
-    except ModelNotFound as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-    l_scaling = args.l_scaling or settings["l_scaling"]
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path, rgb in tqdm(photos, desc="colorizing", unit="photo", disable=None):
-        target = args.output / output_name(path, args.input)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(colorize_rgb(model, rgb, l_scaling)).save(target)
-    print(f"colorized {len(photos)} photo(s) into {args.output}", end="")
-    print(f"; skipped {len(unreadable)} unreadable" if unreadable else "")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
 """Per-epoch checkpoints, so an interrupted fit continues from its last epoch, not from scratch.
 
-A checkpoint folder holds the fitted model with its optimizer state (`model.keras`: the uint8-input
-wrapper of `colorize.train.compact_input_model`, not a model to colorize with), the early-stopping
-state with its best weights (`best.weights.npz`) and `state.json` (epochs done, history so far).
-Every file is written to a temporary name and renamed, and `state.json` is written last, so a
-fit killed while saving leaves the previous checkpoint intact; an unreadable one is ignored.
+A checkpoint folder holds the fitted model with its optimizer state (`model-<epoch>.keras`: the
+uint8-input wrapper of `colorize.train.compact_input_model`, not a model to colorize with), the
+early-stopping state's best weights (`best-<epoch>.npz`) and `state.json` (epochs done, history
+so far, which files belong to it, and the caller's tag, e.g. a study's fingerprint).
+
+`state.json` is the one commit point: a new checkpoint's files are written beside the previous
+ones, synced, and only then does a rename of `state.json` switch to them. A fit killed while
+saving, or a full disk, leaves the previous checkpoint whole and in use; a failed save is a
+warning, not the end of the fit. A checkpoint whose tag differs from the one asked for, or that
+cannot be read, is ignored, never trusted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -23,6 +29,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 STATE = "state.json"
+LEGACY_FILES = {"model": "model.keras", "best": "best.weights.npz"}  # before per-epoch names
 
 
 @dataclass
@@ -36,8 +43,27 @@ class Checkpoint:
     best_weights: list[np.ndarray] | None
 
 
-def _replace(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
+def _synced(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _write_files(directory: Path, model, epochs_done: int, best_weights) -> dict[str, str | None]:
+    """Write the model (and best weights) of epoch `epochs_done` under new names; returns them."""
+    names = {"model": f"model-{epochs_done:04d}.keras", "best": None}
+    temp_model = directory / f".tmp-{names['model']}"
+    model.save(temp_model)
+    _synced(temp_model)
+    os.replace(temp_model, directory / names["model"])
+    if best_weights is not None:
+        names["best"] = f"best-{epochs_done:04d}.npz"
+        temp_best = directory / f".tmp-{names['best']}"
+        with open(temp_best, "wb") as handle:
+            np.savez(handle, *best_weights)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_best, directory / names["best"])
+    return names
 
 
 def save(
@@ -46,41 +72,74 @@ def save(
     epochs_done: int,
     history: dict[str, list[float]],
     stopper: keras.callbacks.EarlyStopping,
-) -> None:
+    tag: str | None = None,
+) -> bool:
+    """Save a checkpoint after `epochs_done` epochs; returns False (with a warning) when it
+    could not be written, in which case the previous checkpoint is still the one in use."""
     directory.mkdir(parents=True, exist_ok=True)
-    model_tmp = directory / "model.tmp.keras"
-    model.save(model_tmp)
-    _replace(model_tmp, directory / "model.keras")
-    if stopper.best_weights is not None:
-        weights_tmp = directory / "best.tmp.npz"
-        with open(weights_tmp, "wb") as handle:
-            np.savez(handle, *stopper.best_weights)
-        _replace(weights_tmp, directory / "best.weights.npz")
-    state = {
-        "epochs_done": epochs_done,
-        "history": history,
-        "stopper": {
-            "best": float(stopper.best),
-            "wait": int(stopper.wait),
-            "best_epoch": int(stopper.best_epoch),
-        },
-        "has_best_weights": stopper.best_weights is not None,
-    }
-    state_tmp = directory / "state.tmp.json"
-    state_tmp.write_text(json.dumps(state))
-    _replace(state_tmp, directory / STATE)
+    try:
+        names = _write_files(directory, model, epochs_done, stopper.best_weights)
+        state = {
+            "epochs_done": epochs_done,
+            "history": history,
+            "stopper": {
+                "best": float(stopper.best),
+                "wait": int(stopper.wait),
+                "best_epoch": int(stopper.best_epoch),
+            },
+            "files": names,
+            "tag": tag,
+        }
+        temp_state = directory / f".tmp-{STATE}"
+        with open(temp_state, "w") as handle:
+            json.dump(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_state, directory / STATE)  # the switch
+    except OSError as error:  # a full disk, a file size limit, a vanished folder
+        log.warning(
+            "checkpoint after epoch %d not written (%s); the previous one stays in use",
+            epochs_done,
+            error,
+        )
+        _remove_unreferenced(directory)
+        return False
+    _remove_unreferenced(directory)
+    return True
 
 
-def load(directory: Path) -> Checkpoint | None:
-    """The checkpoint in `directory`, or None when there is none or it cannot be read."""
+def _referenced(directory: Path) -> set[str]:
+    try:
+        state = json.loads((directory / STATE).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {name for name in state.get("files", LEGACY_FILES).values() if name} | {STATE}
+
+
+def _remove_unreferenced(directory: Path) -> None:
+    """Drop files of older or half-written checkpoints (never those `state.json` names)."""
+    keep = _referenced(directory)
+    for path in directory.iterdir():
+        if path.name not in keep:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def load(directory: Path | None, tag: str | None = None) -> Checkpoint | None:
+    """The checkpoint in `directory`, or None when there is none, it cannot be read, or (with
+    `tag`) it was saved under another tag."""
     if directory is None or not (directory / STATE).exists():
         return None
     try:
         state = json.loads((directory / STATE).read_text())
-        model = keras.saving.load_model(directory / "model.keras", safe_mode=True, compile=True)
+        if tag is not None and state.get("tag") != tag:
+            log.warning("ignoring checkpoint %s: saved under other settings", directory)
+            return None
+        files = state.get("files", LEGACY_FILES)
+        model = keras.saving.load_model(directory / files["model"], safe_mode=True, compile=True)
         best_weights = None
-        if state.get("has_best_weights"):
-            with np.load(directory / "best.weights.npz") as saved:
+        if files.get("best") and state.get("has_best_weights", True):
+            with np.load(directory / files["best"]) as saved:
                 best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         return Checkpoint(
             model, int(state["epochs_done"]), state["history"], state["stopper"], best_weights
@@ -122,9 +181,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         stopper: keras.callbacks.EarlyStopping,
         prior_history: dict[str, list[float]],
         min_interval: float = 0.0,
+        tag: str | None = None,
     ):
         super().__init__()
-        self.directory, self.stopper = directory, stopper
+        self.directory, self.stopper, self.tag = directory, stopper, tag
         self.history = {k: list(v) for k, v in prior_history.items()}
         self.min_interval = min_interval
         self._last_save = time.monotonic()
@@ -135,5 +195,5 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if not math.isfinite(self.history.get("loss", [0.0])[-1]):
             return  # a diverged fit is not worth resuming
         if time.monotonic() - self._last_save >= self.min_interval:
-            save(self.directory, self.model, epoch + 1, self.history, self.stopper)
+            save(self.directory, self.model, epoch + 1, self.history, self.stopper, self.tag)
             self._last_save = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -23,16 +24,6 @@ Image.MAX_IMAGE_PIXELS = 4 * 89_478_485
 
 class UnreadableImage(Exception):
     """A file that cannot be decoded as an image."""
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursive), sorted, matched by extension (case-insensitive)."""
-    # A broken link is listed too: it is a photo the user meant, reported as unreadable.
-    return sorted(
-        p
-        for p in Path(folder).rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
 
 
 def file_sha256(path: Path) -> str:
@@ -70,8 +61,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def read_rgb(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
+def read_rgb(path: Path | BinaryIO, max_side: int = MAX_SIDE, name: str = "") -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3), EXIF-rotated, longer side at most `max_side`.
+
+    `path` may also be an open binary file (`name` then names it in errors).
 
     Raises:
         UnreadableImage: the file is not a decodable image (corrupt, truncated, not an image).
@@ -92,7 +85,7 @@ def read_rgb(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
                 return np.asarray(rgb, dtype=np.uint8).copy()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UnreadableImage(f"{path}: {reason}") from error
+        raise UnreadableImage(f"{name or path}: {reason}") from error
 
 
 def is_grayscale(rgb: np.ndarray, tolerance: int = 6) -> bool:

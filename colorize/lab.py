@@ -20,13 +20,16 @@ It agrees with scikit-image to about 1e-4 LAB units and is several times faster 
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from skimage import color
 
+from colorize.choices import L_SCALINGS
+
 AB_SCALE = 128.0
-L_SCALINGS = ("unit", "centered", "raw")
 _L_TO_UINT8 = 255.0 / 100.0
 
 # --- the fast uint8 path ------------------------------------------------------------------------
@@ -110,7 +113,7 @@ def _pixels(rgb: np.ndarray) -> np.ndarray:
 def rgb_uint8_to_lab_fast(rgb: np.ndarray) -> np.ndarray:
     """uint8 sRGB (..., 3) -> float32 LAB (..., 3), within about 1e-4 of scikit-image's rgb2lab.
 
-    Single-threaded; `colorize.data.convert_rgb_batch` runs it on chunks in a thread pool.
+    Single-threaded; `convert_rgb_batch` runs it on chunks in a thread pool.
     """
     pixels = _pixels(rgb)
     out = np.empty(pixels.shape, dtype=np.float32)
@@ -125,12 +128,18 @@ def rgb_uint8_to_lab_fast(rgb: np.ndarray) -> np.ndarray:
 
 
 def rgb_uint8_to_compact(
-    rgb: np.ndarray, out_l: np.ndarray | None = None, out_ab: np.ndarray | None = None
+    rgb: np.ndarray,
+    out_l: np.ndarray | None = None,
+    out_ab: np.ndarray | None = None,
+    out_label: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 sRGB (..., 3) -> uint8 L (..., 1) and int8 a/b (..., 2), as `encode_l`/`encode_ab`
     of `rgb_uint8_to_lab_fast`, without making the float LAB array.
 
     `out_l` / `out_ab` (C-contiguous, of those shapes and dtypes) are written in place when given.
+    `out_label` (uint8 (..., 1)), when given, receives the paper's accuracy label from the
+    unrounded a/b: 1 where b > a, else 0 (`accuracy_label`), which rounding to int8 would change
+    for near-neutral pixels.
     """
     pixels = _pixels(rgb)
     shape = np.shape(rgb)[:-1]
@@ -138,26 +147,41 @@ def rgb_uint8_to_compact(
         out_l = np.empty(shape + (1,), dtype=np.uint8)
     if out_ab is None:
         out_ab = np.empty(shape + (2,), dtype=np.int8)
-    if not (out_l.flags.c_contiguous and out_ab.flags.c_contiguous):
-        raise ValueError("out_l and out_ab must be C-contiguous")
+    outputs = [out_l, out_ab] + ([out_label] if out_label is not None else [])
+    if not all(out.flags.c_contiguous for out in outputs):
+        raise ValueError("out_l, out_ab and out_label must be C-contiguous")
     if out_l.size != len(pixels) or out_ab.size != 2 * len(pixels):
         raise ValueError(f"out_l / out_ab do not fit {len(pixels)} pixels")
     flat_l, flat_ab = out_l.reshape(-1), out_ab.reshape(-1, 2)
+    flat_label = out_label.reshape(-1) if out_label is not None else None
     for start in range(0, len(pixels), _BLOCK_PIXELS):
         stop = start + _BLOCK_PIXELS
         fx, fy, fz, value = _f_planes(pixels[start:stop])
+        a_value = _workspace()["r"][: len(fx)]  # free once the planes are made
         # L * 255/100 = f(y) * 116 * 2.55 - 16 * 2.55, rounded and clipped like encode_l
         np.multiply(fy, np.float32(116.0 * _L_TO_UINT8), out=value)
         value -= np.float32(16.0 * _L_TO_UINT8)
         # clip writes straight into the compact output (unsafe cast of values already rounded)
         np.clip(np.rint(value, out=value), 0, 255, out=flat_l[start:stop], casting="unsafe")
-        np.subtract(fx, fy, out=value)
-        value *= np.float32(500.0)
-        np.clip(np.rint(value, out=value), -128, 127, out=flat_ab[start:stop, 0], casting="unsafe")
+        np.subtract(fx, fy, out=a_value)
+        a_value *= np.float32(500.0)
         np.subtract(fy, fz, out=value)
-        value *= np.float32(200.0)
+        value *= np.float32(200.0)  # b, unrounded
+        if flat_label is not None:
+            np.greater(value, a_value, out=flat_label[start:stop], casting="unsafe")
+        np.clip(
+            np.rint(a_value, out=a_value), -128, 127, out=flat_ab[start:stop, 0], casting="unsafe"
+        )
         np.clip(np.rint(value, out=value), -128, 127, out=flat_ab[start:stop, 1], casting="unsafe")
     return out_l, out_ab
+
+
+def accuracy_label(ab: np.ndarray) -> np.ndarray:
+    """The paper's accuracy label of float a/b (..., 2): 1 where b > a, else 0 (uint8 (..., 1)).
+
+    Keras' `accuracy` on two outputs compares argmax over (a, b), first index on ties."""
+    ab = np.asarray(ab)
+    return (ab[..., 1:2] > ab[..., 0:1]).astype(np.uint8)
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -247,3 +271,37 @@ def join_lab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     if lightness.shape[-1] != 1:
         lightness = lightness[..., None]
     return np.concatenate([lightness, np.asarray(ab, dtype=np.float32)], axis=-1)
+
+
+def convert_rgb_batch(
+    rgb: np.ndarray,
+    chunk: int = 4,
+    out_l: np.ndarray | None = None,
+    out_ab: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 (N, H, W, 3) -> uint8 L (N, H, W, 1) and int8 a/b (N, H, W, 2).
+
+    Chunks of `chunk` photos are converted in a thread pool (numpy releases the GIL) straight to
+    the compact form with `rgb_uint8_to_compact`; no float LAB array of the batch is made
+    (float RGB in [0, 1] is also accepted and goes through scikit-image).
+    `out_l` / `out_ab` (e.g. memory-mapped arrays of those shapes) are filled when given.
+    """
+    rgb = np.asarray(rgb)
+    count = len(rgb)
+    if out_l is None:
+        out_l = np.empty(rgb.shape[:3] + (1,), dtype=np.uint8)
+    if out_ab is None:
+        out_ab = np.empty(rgb.shape[:3] + (2,), dtype=np.int8)
+
+    def convert(start: int) -> None:
+        stop = start + chunk
+        if rgb.dtype == np.uint8:
+            rgb_uint8_to_compact(rgb[start:stop], out_l[start:stop], out_ab[start:stop])
+        else:  # float RGB in [0, 1]: scikit-image, then encode
+            converted = rgb_to_lab(rgb[start:stop])
+            out_l[start:stop] = encode_l(converted[..., :1])
+            out_ab[start:stop] = encode_ab(converted[..., 1:])
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(convert, range(0, count, chunk)))
+    return out_l, out_ab

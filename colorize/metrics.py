@@ -52,20 +52,30 @@ def ab_error_auc(
     return float(within.mean())
 
 
+def photo_metrics(
+    true_rgb: np.ndarray,
+    pred_rgb: np.ndarray,
+    true_lab: np.ndarray | None = None,
+    pred_lab: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Every metric of one photo from RGB in [0, 1] (H, W, 3); ΔE2000 and AuC are taken on
+    `true_lab` / `pred_lab` where given, else on the RGB converted to LAB."""
+    true_lab = color.rgb2lab(true_rgb) if true_lab is None else true_lab
+    pred_lab = color.rgb2lab(pred_rgb) if pred_lab is None else pred_lab
+    return {
+        "psnr": psnr(true_rgb, pred_rgb),
+        "ssim": ssim(true_rgb, pred_rgb),
+        "delta_e2000": delta_e2000(true_lab, pred_lab),
+        "colorfulness_pred": colorfulness(pred_rgb),
+        "colorfulness_true": colorfulness(true_rgb),
+        "ab_auc": ab_error_auc(true_lab[..., 1:], pred_lab[..., 1:]),
+    }
+
+
 def colorization_metrics(true_lab: np.ndarray, pred_lab: np.ndarray) -> dict[str, float]:
     """Metrics averaged over photos; inputs are LAB float arrays (N, H, W, 3)."""
-    rows = []
-    for truth, pred in zip(true_lab, pred_lab, strict=True):
-        true_rgb = np.clip(color.lab2rgb(truth), 0, 1)
-        pred_rgb = np.clip(color.lab2rgb(pred), 0, 1)
-        rows.append(
-            {
-                "psnr": psnr(true_rgb, pred_rgb),
-                "ssim": ssim(true_rgb, pred_rgb),
-                "delta_e2000": delta_e2000(truth, pred),
-                "colorfulness_pred": colorfulness(pred_rgb),
-                "colorfulness_true": colorfulness(true_rgb),
-                "ab_auc": ab_error_auc(truth[..., 1:], pred[..., 1:]),
-            }
-        )
+    rows = [
+        photo_metrics(np.clip(color.lab2rgb(t), 0, 1), np.clip(color.lab2rgb(p), 0, 1), t, p)
+        for t, p in zip(true_lab, pred_lab, strict=True)
+    ]
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}

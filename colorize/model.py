@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import keras
 
-ARCHITECTURES = ("paper", "unet")
-KERNEL_SIZES = (3, 5, 7)
-PADDINGS = ("same", "valid")
-STRIDES = (1, 2)
+from colorize.choices import ARCHITECTURES, PADDINGS, STRIDES
+
 DOWNSAMPLINGS = 3  # both networks halve the image three times
 
 

@@ -38,7 +38,7 @@ def save_model(model: keras.Model, path: str | Path, *, l_scaling: str = "unit")
     path = Path(path).with_suffix(".keras")
     path.parent.mkdir(parents=True, exist_ok=True)
     # An uncompiled twin sharing the weights: the file holds no optimizer state (a third of it).
-    keras.Model(model.inputs, model.outputs, name=model.name).save(path)
+    keras.Model(model.input, model.output, name=model.name).save(path)
     settings_path(path).write_text(json.dumps({"l_scaling": lab.check_l_scaling(l_scaling)}))
     return path
 
@@ -85,9 +85,18 @@ def load_model(reference: str | Path) -> tuple[keras.Model, dict]:
 def predict_ab(
     model: keras.Model, lightness: np.ndarray, l_scaling: str, batch_size: int = 16
 ) -> np.ndarray:
-    """a/b in LAB units (N, H, W, 2) for L in [0, 100] (N, H, W, 1) at the model's input size."""
+    """a/b in LAB units (N, H, W, 2) for L in [0, 100] (N, H, W, 1) at the model's input size.
+
+    Calls the model batch by batch, not `model.predict`: that traces a new function for every
+    new model, which a study makes once a trial (and TensorFlow warns about the retracing)."""
     inputs = lab.scale_l(lightness, l_scaling)
-    return lab.target_to_ab(model.predict(inputs, batch_size=batch_size, verbose=0))
+    # Models saved with their input as a one-element list want it called that way.
+    as_list = isinstance(getattr(model, "_inputs_struct", None), list | tuple)
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start : start + batch_size]
+        outputs.append(keras.ops.convert_to_numpy(model([batch] if as_list else batch)))
+    return lab.target_to_ab(np.concatenate(outputs).astype(np.float32))
 
 
 def predict_lab(model: keras.Model, l_encoded: np.ndarray, l_scaling: str) -> np.ndarray:
@@ -96,8 +105,9 @@ def predict_lab(model: keras.Model, l_encoded: np.ndarray, l_scaling: str) -> np
     return lab.join_lab(lightness, predict_ab(model, lightness, l_scaling))
 
 
-def colorize_rgb(model: keras.Model, rgb: np.ndarray, l_scaling: str = "unit") -> np.ndarray:
-    """Colorize one photo (RGB or gray-as-RGB uint8, any size); returns RGB uint8 of its size."""
+def colorize_lab(model: keras.Model, rgb: np.ndarray, l_scaling: str = "unit") -> np.ndarray:
+    """Colorize one photo (RGB or gray-as-RGB uint8, any size): LAB float32 of its size, its own
+    L with the predicted a/b (predicted at the model's size and upsampled)."""
     height, width = rgb.shape[:2]
     size_h, size_w = model.input_shape[1:3]
     full_l = lab.rgb_to_lab(rgb)[..., 0]
@@ -118,7 +128,12 @@ def colorize_rgb(model: keras.Model, rgb: np.ndarray, l_scaling: str = "unit") -
         ],
         axis=-1,
     )
-    return lab.lab_to_rgb_uint8(lab.join_lab(full_l, full_ab))
+    return lab.join_lab(full_l, full_ab)
+
+
+def colorize_rgb(model: keras.Model, rgb: np.ndarray, l_scaling: str = "unit") -> np.ndarray:
+    """Colorize one photo (RGB or gray-as-RGB uint8, any size); returns RGB uint8 of its size."""
+    return lab.lab_to_rgb_uint8(colorize_lab(model, rgb, l_scaling))
 
 
 def output_name(source: Path, input_root: Path) -> Path:

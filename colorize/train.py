@@ -2,11 +2,13 @@
 
 Loss is the MSE on a/b / 128. The paper's "accuracy" is Keras' `accuracy` metric on this output:
 with two output channels Keras resolves it to categorical accuracy, i.e. the share of pixels where
-the larger of the two predicted channels (a or b) is the larger of the true ones; it is compiled
-as that metric by name. It says little about colour quality; `colorize.metrics` does.
+the larger of the two predicted channels (a or b) is the larger of the true ones. Here it is
+computed against labels taken from the unrounded a/b (`label_accuracy`), so storing a/b as int8
+changes no label. It says little about colour quality; `colorize.metrics` does.
 
-The fit feeds compact batches (uint8 L, int8 a/b) to a wrapper that scales them on the device;
-XLA compilation is Keras' default choice per backend (on for JAX and for TensorFlow on a GPU).
+The fit feeds compact batches (uint8 L, int8 a/b and label) to a wrapper that scales them on the
+device; XLA compilation is Keras' default choice per backend (on for JAX and for TensorFlow on a
+GPU).
 """
 
 from __future__ import annotations
@@ -21,27 +23,12 @@ import numpy as np
 
 from colorize import checkpoint, lab
 from colorize.batches import LabBatches
-from colorize.data import LabData
-
-OPTIMIZERS = ("adamax", "adam", "rmsprop")
-# The report calls RMSprop "rmse"; accept its spelling so its settings can be rerun as written.
-OPTIMIZER_ALIASES = {"rmse": "rmsprop"}
+from colorize.choices import resolve_optimizer
+from colorize.datasets import LabData
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def resolve_optimizer(name: str) -> str:
-    """Canonical optimizer name; raises ValueError listing the allowed names."""
-    key = str(name).lower()
-    key = OPTIMIZER_ALIASES.get(key, key)
-    if key not in OPTIMIZERS:
-        allowed = ", ".join(
-            OPTIMIZERS + tuple(f"{a} (= {b})" for a, b in OPTIMIZER_ALIASES.items())
-        )
-        raise ValueError(f"unknown optimizer {name!r}; allowed: {allowed}")
-    return key
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -61,9 +48,19 @@ def set_precision(mixed: bool) -> None:
 
 @keras.saving.register_keras_serializable(package="colorize")
 def compact_target_mse(y_true, y_pred):
-    """MSE on a/b / 128, with the target given as int8 a/b (the compact batches)."""
-    target = keras.ops.cast(y_true, y_pred.dtype) / lab.AB_SCALE
+    """MSE on a/b / 128, with the target given as int8 [a, b(, label)] (the compact batches)."""
+    target = keras.ops.cast(y_true[..., :2], y_pred.dtype) / lab.AB_SCALE
     return keras.ops.mean(keras.ops.square(y_pred - target), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="colorize")
+def label_accuracy(y_true, y_pred):
+    """The paper's accuracy (Keras' categorical accuracy over the a/b outputs: is the larger
+    predicted channel the larger true one?), against the exact label in the target's third
+    channel (1 where the unrounded b > a), not the int8-rounded a/b, whose ties would flip it."""
+    predicted = keras.ops.cast(y_pred[..., 1] > y_pred[..., 0], "float32")
+    truth = keras.ops.cast(y_true[..., 2], "float32")
+    return keras.ops.cast(keras.ops.equal(predicted, truth), "float32")
 
 
 def compact_input_model(model: keras.Model, l_scaling: str = "unit") -> keras.Model:
@@ -81,11 +78,11 @@ def compact_input_model(model: keras.Model, l_scaling: str = "unit") -> keras.Mo
 def compile_model(
     model: keras.Model, optimizer: str = "adamax", learning_rate: float = 1e-3
 ) -> None:
-    """Compile a `compact_input_model` for int8 a/b targets (loss and metric on a/b / 128)."""
+    """Compile a `compact_input_model` for int8 [a, b, label] targets."""
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate),
         loss=compact_target_mse,
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        metrics=[keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")],
     )
 
 
@@ -148,6 +145,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     checkpoint_dir: Path | None = None,
     checkpoint_every: float = 0.0,
+    checkpoint_tag: str | None = None,
     verbose: int = 0,
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
@@ -157,7 +155,8 @@ def train(
     With `checkpoint_dir`, a checkpoint is saved at the end of an epoch once `checkpoint_every`
     seconds have passed since the last (0: every epoch) and, when one is there already, the fit
     continues from it: weights, optimizer state, epoch, history and early-stopping state. The
-    result's history covers all epochs.
+    result's history covers all epochs. `checkpoint_tag` is saved with each checkpoint, and a
+    checkpoint saved under another tag is never continued from (e.g. a study's fingerprint).
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the fit stops at the end of that epoch).
@@ -165,7 +164,7 @@ def train(
     keras.utils.set_random_seed(seed)
     fitted = compact_input_model(model, l_scaling)
     compile_model(fitted, optimizer, learning_rate)
-    resume = checkpoint.load(checkpoint_dir) if checkpoint_dir is not None else None
+    resume = checkpoint.load(checkpoint_dir, checkpoint_tag) if checkpoint_dir else None
     initial_epoch, prior = 0, {}
     if resume is not None:
         fitted.set_weights(resume.model.get_weights())
@@ -175,15 +174,19 @@ def train(
         ):
             variable.assign(saved)
         initial_epoch, prior = resume.epochs_done, resume.history
-    train_batches = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True, seed=seed)
-    val_batches = LabBatches(data.val_l, data.val_ab, batch_size)
+    train_batches = LabBatches(
+        data.train_l, data.train_ab, data.train_label, batch_size, shuffle=True, seed=seed
+    )
+    val_batches = LabBatches(data.val_l, data.val_ab, data.val_label, batch_size)
     stopper = checkpoint.ResumableEarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, resume=resume
     )
     callbacks = [LearningRateLogger(), StopOnNonFinite(), stopper, *callbacks]
     if checkpoint_dir is not None:
         callbacks.append(
-            checkpoint.EpochCheckpoint(checkpoint_dir, stopper, prior, checkpoint_every)
+            checkpoint.EpochCheckpoint(
+                checkpoint_dir, stopper, prior, checkpoint_every, checkpoint_tag
+            )
         )
     fit = fitted.fit(
         train_batches,

@@ -2,6 +2,7 @@
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
+INCOMPLETE_EXIT = 3  # trials still run elsewhere: the study is not finished
 
 
 class UsageError(Exception):

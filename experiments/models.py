@@ -41,6 +41,8 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
 
     model, settings = load_model(model_path)
     logging.getLogger("mlflow.keras").setLevel(logging.ERROR)  # "no signature" is expected here
+    client = mlflow.MlflowClient()
+    ended = client.get_run(run_id).info
     with mlflow.start_run(run_id=run_id):
         info = mlflow.keras.log_model(
             model,
@@ -49,6 +51,8 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
             metadata=settings,
             pip_requirements=model_requirements(),
         )
+    # Reopening the run rewrote its end time: the trial's own time is what the run shows.
+    client.set_terminated(run_id, status=ended.status, end_time=ended.end_time)
     return info.model_uri
 
 

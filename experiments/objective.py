@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,17 @@ import keras
 from tqdm.auto import tqdm
 
 from colorize import checkpoint, lab
-from colorize.data import LabData
+from colorize.datasets import LabData
 from colorize.metrics import colorization_metrics
 from colorize.model import InfeasibleArchitecture, build_model
 from colorize.predict import predict_lab, save_model
 from colorize.train import TrainingDiverged, set_precision, train
 from experiments import config as config_module
+from experiments import figures
+from experiments import records as r
 from experiments.config import Profile, RunConfig
 from experiments.space import StudySpec
-from experiments.tracking import Tracker, learning_curve_figure, sample_grid_figure
+from experiments.tracking import Tracker, trial_run_name
 
 log = logging.getLogger(__name__)
 SAMPLE_PHOTOS = 4  # validation photos shown in each trial's sample grid
@@ -46,15 +49,20 @@ class TrialRecord:
     tags: dict[str, Any] = field(default_factory=dict)
 
 
-class EpochLine(keras.callbacks.Callback):
-    """A compact line per epoch, printed above the trials' progress bar."""
+class EpochRecorder(keras.callbacks.Callback):
+    """Logs each epoch's metrics to the trial's run, keeps them (a pruned fit returns nothing),
+    and prints a compact line above the trials' progress bar."""
 
-    def __init__(self, number: int, epochs: int):
+    def __init__(self, tracker: Tracker, run_id: str, number: int, epochs: int, history: dict):
         super().__init__()
-        self.number, self.epochs = number, epochs
+        self.tracker, self.run_id = tracker, run_id
+        self.number, self.epochs, self.history = number, epochs, history
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        self.tracker.log_metrics(self.run_id, logs, step=epoch + 1)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
         parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "val_loss", "val_accuracy") if k in logs]
         tqdm.write(f"  trial {self.number} epoch {epoch + 1}/{self.epochs}: " + ", ".join(parts))
 
@@ -81,7 +89,12 @@ def run_params(cfg: RunConfig) -> dict[str, Any]:
 
 
 class TrialRunner:
-    """Runs trials of one study on one dataset, recording each in MLflow."""
+    """Runs trials of one study on one dataset, recording each in MLflow.
+
+    Args:
+        fingerprint: the study's fingerprint hash; tags each checkpoint, so a checkpoint of
+            other settings is never continued from.
+    """
 
     def __init__(
         self,
@@ -90,14 +103,16 @@ class TrialRunner:
         profile: Profile,
         data: LabData,
         tracker: Tracker,
-        engine: str,
         models_dir: Path,
+        fingerprint: str = "",
     ):
         self.cfg, self.spec, self.profile, self.data = cfg, spec, profile, data
-        self.tracker, self.engine = tracker, engine
+        self.tracker, self.fingerprint = tracker, fingerprint
         self.models_dir = models_dir
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        self.checkpoints_root = Path(cfg.runs_dir) / "checkpoints" / spec.name / engine
+        self.checkpoints_root = (
+            Path(cfg.runs_dir).expanduser() / "checkpoints" / tracker.study / tracker.engine
+        )
 
     def run(
         self,
@@ -113,26 +128,33 @@ class TrialRunner:
             TrialFailed: infeasible or diverged (the MLflow run is FAILED with the reason).
             on_pruned: re-raised after the run is marked KILLED (pruned).
         """
+        started = time.monotonic()
         cfg = config_module.with_values(self.cfg, trial_values(self.spec, self.profile, params))
-        labels = {f"space.{k}": v for k, v in params.items()}
         run_id = self.tracker.start_trial_run(
-            number, run_params(cfg) | labels, config_module.to_yaml(cfg), self.engine
+            number, run_params(cfg), params, config_module.to_yaml(cfg)
         )
         if on_run_started is not None:
             on_run_started(run_id)
+        tqdm.write(f"  {trial_run_name(number, params)} started")
         keras.utils.clear_session()
         keras.utils.set_random_seed(cfg.trainer.seed)
         checkpoint_dir = self.checkpoint_dir(params)
+
+        def seconds() -> dict[str, str]:
+            return {r.TRIAL_SECONDS_TAG: f"{time.monotonic() - started:.1f}"}
+
         try:
             record = self._fit_and_record(
                 number, cfg, run_id, extra_callbacks or [], checkpoint_dir
             )
         except on_pruned:
+            self.tracker.set_tags(run_id, seconds())
             self.tracker.end_trial_run(run_id, "PRUNED", "pruned by the study's pruner")
             checkpoint.remove(checkpoint_dir)
             raise
         except (InfeasibleArchitecture, TrainingDiverged) as error:
             reason = f"{type(error).__name__}: {error}"
+            self.tracker.set_tags(run_id, seconds())
             self.tracker.end_trial_run(run_id, "FAIL", reason)
             checkpoint.remove(checkpoint_dir)
             raise TrialFailed(reason) from None
@@ -143,26 +165,45 @@ class TrialRunner:
         except BaseException as error:  # crashed: never leave the run RUNNING
             self.tracker.end_trial_run(run_id, "FAIL", repr(error))
             raise
+        self.tracker.set_tags(run_id, seconds())
         self.tracker.end_trial_run(run_id, "COMPLETE")
         checkpoint.remove(checkpoint_dir)
         return record
 
     def checkpoint_dir(self, params: dict[str, Any]) -> Path:
         """Where a trial with these values keeps its per-epoch checkpoint: a retry of a killed
-        trial has the same values, so it finds the checkpoint and continues from it."""
-        key = json.dumps(
-            {"study": self.spec.name, "engine": self.engine, **params}, sort_keys=True
-        )
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return self.checkpoints_root / digest
+        trial has the same values (and settings), so it finds the checkpoint and continues."""
+        key = json.dumps({"fingerprint": self.fingerprint, **params}, sort_keys=True)
+        return self.checkpoints_root / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def _fit(self, number, cfg, model, run_id, callbacks, checkpoint_dir, history):
+        try:
+            return train(
+                model,
+                self.data,
+                optimizer=cfg.trainer.optimizer,
+                learning_rate=cfg.trainer.learning_rate,
+                batch_size=cfg.trainer.batch_size,
+                epochs=cfg.trainer.epochs,
+                patience=cfg.trainer.patience,
+                seed=cfg.trainer.seed,
+                l_scaling=cfg.data.l_scaling,
+                callbacks=[
+                    EpochRecorder(self.tracker, run_id, number, cfg.trainer.epochs, history),
+                    *callbacks,
+                ],
+                checkpoint_dir=checkpoint_dir,
+                checkpoint_every=cfg.trainer.checkpoint_every,
+                checkpoint_tag=self.fingerprint,
+            )
+        finally:
+            if history.get("loss"):
+                figure = figures.learning_curve_figure(history, f"trial {number}")
+                self.tracker.log_figure(run_id, figure, r.CURVE_ARTIFACT)
+                figures.close(figure)
 
     def _fit_and_record(
-        self,
-        number: int,
-        cfg: RunConfig,
-        run_id: str,
-        extra_callbacks: list,
-        checkpoint_dir: Path,
+        self, number: int, cfg: RunConfig, run_id: str, callbacks: list, checkpoint_dir: Path
     ) -> TrialRecord:
         set_precision(cfg.trainer.mixed_precision)
         model = build_model(
@@ -174,43 +215,13 @@ class TrialRunner:
         )
         self.tracker.log_metrics(run_id, {"num_params": model.count_params()})
         history: dict[str, list[float]] = {}
-        resume = checkpoint.load(checkpoint_dir)
+        resume = checkpoint.load(checkpoint_dir, self.fingerprint)
         if resume is not None:  # a retried trial: its run shows the epochs done before, too
             history.update({k: list(v) for k, v in resume.history.items()})
             self.tracker.log_history(run_id, resume.history)
-            self.tracker.set_tags(run_id, {"resumed_from_epoch": resume.epochs_done})
+            self.tracker.set_tags(run_id, {r.RESUMED_FROM_TAG: resume.epochs_done})
             del resume
-
-        class _Keep(keras.callbacks.Callback):  # keeps the curve even if pruning stops the fit
-            def on_epoch_end(self, epoch, logs=None):
-                for key, value in (logs or {}).items():
-                    history.setdefault(key, []).append(float(value))
-
-        try:
-            result = train(
-                model,
-                self.data,
-                optimizer=cfg.trainer.optimizer,
-                learning_rate=cfg.trainer.learning_rate,
-                batch_size=cfg.trainer.batch_size,
-                epochs=cfg.trainer.epochs,
-                patience=cfg.trainer.patience,
-                seed=cfg.trainer.seed,
-                l_scaling=cfg.data.l_scaling,
-                callbacks=[
-                    self.tracker.epoch_logger(run_id),
-                    _Keep(),
-                    EpochLine(number, cfg.trainer.epochs),
-                    *extra_callbacks,
-                ],
-                checkpoint_dir=checkpoint_dir,
-                checkpoint_every=cfg.trainer.checkpoint_every,
-            )
-        finally:
-            if history.get("loss"):
-                self.tracker.log_figure(
-                    run_id, learning_curve_figure(history, f"trial {number}"), "learning_curve.png"
-                )
+        result = self._fit(number, cfg, model, run_id, callbacks, checkpoint_dir, history)
         predicted = predict_lab(model, self.data.val_l, cfg.data.l_scaling)
         truth = lab.join_lab(lab.decode_l(self.data.val_l), lab.decode_ab(self.data.val_ab))
         metrics = colorization_metrics(truth, predicted)
@@ -223,22 +234,19 @@ class TrialRunner:
         }
         self.tracker.log_metrics(run_id, metrics)
         tags = {
-            "early_stopped": result.stopped_early,
-            "early_stopped_epoch": result.epochs_run if result.stopped_early else "",
-            "best_epoch": result.best_epoch,
+            r.EARLY_STOPPED_TAG: result.stopped_early,
+            r.EARLY_STOPPED_EPOCH_TAG: result.epochs_run if result.stopped_early else "",
+            r.BEST_EPOCH_TAG: result.best_epoch,
         }
         self.tracker.set_tags(run_id, tags)
         shown = slice(0, min(SAMPLE_PHOTOS, len(truth)))
         gray = lab.decode_l(self.data.val_l[shown])[..., 0] / 100.0
-        figure = sample_grid_figure(
+        figure = figures.sample_grid_figure(
             gray, lab.lab_to_rgb(predicted[shown]), lab.lab_to_rgb(truth[shown]), f"trial {number}"
         )
-        self.tracker.log_figure(run_id, figure, "samples.png")
-        value = result.best_val_loss if self.spec.metric == "val_loss" else None
-        if self.spec.metric == "val_accuracy":
-            value = metrics["best_val_accuracy"]
-        if value is None:
-            value = metrics[self.spec.metric]
+        self.tracker.log_figure(run_id, figure, r.SAMPLES_ARTIFACT)
+        figures.close(figure)
+        value = metrics[r.objective_column(self.spec.metric)]
         model_path = save_model(
             model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling
         )

@@ -15,14 +15,44 @@ import sys
 
 from colorize.backend import BackendUnavailable
 from experiments import config as config_module
-from experiments.config import available_profiles, available_studies, compose, schema_keys
+from experiments.config import (
+    ALLOWED_VALUES,
+    DEFAULT_PROFILE,
+    available_profiles,
+    available_studies,
+    compose,
+    profile_values,
+)
 from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
 
 log = logging.getLogger("experiments")
 
 
+def _shown(value) -> str:
+    return "" if value is None else str(value)
+
+
+def key_lines() -> list[str]:
+    """Each key with its value under the default profile, the other profiles' values where
+    they differ, and its allowed values."""
+    profiles = {name: profile_values(name) for name in available_profiles()}
+    default = profiles[DEFAULT_PROFILE]
+    lines = []
+    for key, value in default.items():
+        others = [
+            f"{name} {_shown(values[key])}"
+            for name, values in profiles.items()
+            if name != DEFAULT_PROFILE and values[key] != value
+        ]
+        allowed = ALLOWED_VALUES.get(key)
+        extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
+        extra += f" (profile {', '.join(others)})" if others else ""
+        lines.append(f"  {key}={_shown(value)}{extra}")
+    return lines
+
+
 def help_text() -> str:
-    from experiments.config import ALLOWED_VALUES, load_profile
+    from experiments.config import load_profile
     from experiments.space import load_study
 
     lines = [
@@ -43,11 +73,8 @@ def help_text() -> str:
     lines += ["", "profiles (studies/profiles/<name>.yaml; default quick):"]
     for name in available_profiles():
         lines.append(f"  {name:<13} {load_profile(name)[0].description}")
-    lines += ["", "keys (default; allowed values):"]
-    for key, default in schema_keys().items():
-        allowed = ALLOWED_VALUES.get(key)
-        extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
-        lines.append(f"  {key}={'' if default is None else default}{extra}")
+    lines += ["", f"keys (value at profile {DEFAULT_PROFILE}; allowed values; other profiles):"]
+    lines += key_lines()
     lines += [
         "",
         "examples:",
@@ -70,14 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     show_config = "--cfg" in args
     args = [a for a in args if a != "--cfg"]
-    unknown_flags = [a for a in args if a.startswith("-")]
     try:
-        if unknown_flags:
-            raise UsageError(f"unknown option {unknown_flags[0]}; options: --help, --cfg")
         from experiments.space import load_study
 
-        cfg, profile = compose(args, study_fixed_loader=lambda name: load_study(name).fixed)
-        spec = load_study(cfg.study).for_profile(profile)
+        def study_info(name: str):
+            spec = load_study(name)
+            return spec.fixed, spec.searched_keys
+
+        cfg, profile = compose(args, study_info=study_info)
+        spec = load_study(cfg.study).for_profile(profile, cfg.trainer.epochs)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT

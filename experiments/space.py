@@ -1,24 +1,32 @@
 """Study definitions (`studies/<name>.yaml`): metric, budget, sampler, pruner, fixed values and
-search space, read as data and checked; plus the Optuna sampler and pruner they name.
+search space, read as data and checked whole when loaded, so a typo stops the run before the
+first trial.
 
 A search-space entry is keyed by a config leaf name (`optimizer`, `kernel_size`, `epochs`, ...) and
-is either `{choices: [...]}` or a range `{low, high, log?, step?}`.
+is either `{choices: [...]}` or a range `{low, high, log?, step?}`. Every choice, bound and fixed
+value is checked as the configuration would check it (type, allowed values, range).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from omegaconf.errors import OmegaConfBaseException
+
 from experiments.config import (
+    LEAF_TYPES,
     STUDIES_DIR,
     Profile,
-    closest,
+    RunConfig,
     leaf_to_key,
     load_named_yaml,
+    with_values,
 )
 from experiments.errors import UsageError
+from experiments.overrides import closest
+from experiments.records import OBJECTIVES, PER_EPOCH_OBJECTIVES
 
 STUDY_KEYS = {
     "name",
@@ -31,15 +39,7 @@ STUDY_KEYS = {
     "fixed",
     "space",
 }
-# Metrics known after every epoch can drive pruning; the others exist only at the end of a trial.
-EPOCH_METRICS = {"val_loss": "minimize", "val_accuracy": "maximize"}
-FINAL_METRICS = {
-    "psnr": "maximize",
-    "ssim": "maximize",
-    "delta_e2000": "minimize",
-    "ab_auc": "maximize",
-}
-SAMPLERS = ("grid", "random", "tpe")
+SAMPLERS = {"grid": {"seed"}, "random": {"seed"}, "tpe": {"seed", "n_startup_trials"}}
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
 
 
@@ -55,10 +55,13 @@ class ParamSpec:
 
     @property
     def is_int(self) -> bool:
-        return (
-            all(isinstance(v, int) for v in (self.low, self.high) if v is not None)
-            and not self.log
-        )
+        return LEAF_TYPES.get(self.key) is int
+
+    def describe(self) -> dict[str, Any]:
+        """The entry as data (for the fingerprint and the `--cfg` listing)."""
+        if self.choices is not None:
+            return {"choices": list(self.choices)}
+        return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
 
 
 @dataclass
@@ -77,6 +80,10 @@ class StudySpec:
     def is_grid(self) -> bool:
         return self.sampler["type"] == "grid"
 
+    @property
+    def searched_keys(self) -> set[str]:
+        return {param.key for param in self.space.values()}
+
     def grid(self) -> dict[str, list]:
         return {name: list(p.choices) for name, p in self.space.items()}
 
@@ -91,38 +98,96 @@ class StudySpec:
             return self.grid_size()
         return max(1, round((self.n_trials or 10) * profile.trial_scale))
 
-    def for_profile(self, profile: Profile) -> StudySpec:
-        """The study as the profile scales it: fewer seeds where the profile says so."""
+    def for_profile(self, profile: Profile, epochs: int) -> StudySpec:
+        """The study as the profile scales it: fewer seeds, and start-up trials and warm-up
+        epochs of the sampler and pruner that fit the profile's budget (so a smoke study can
+        still prune). `epochs`: the epochs a trial trains at this profile."""
         space = dict(self.space)
         seed = space.get("seed")
         if seed is not None and seed.choices and profile.max_seeds:
-            space["seed"] = ParamSpec("seed", seed.key, choices=seed.choices[: profile.max_seeds])
-        return StudySpec(**{**self.__dict__, "space": space})
+            space["seed"] = replace(seed, choices=seed.choices[: profile.max_seeds])
+        sampler, pruner = dict(self.sampler), dict(self.pruner)
+        total = self.total_trials(profile)
+        for options in (sampler, pruner):
+            if "n_startup_trials" in options and not self.is_grid:
+                scaled = max(1, round(options["n_startup_trials"] * profile.trial_scale))
+                options["n_startup_trials"] = min(scaled, max(1, total - 1))
+        if "n_warmup_steps" in pruner:
+            pruner["n_warmup_steps"] = min(pruner["n_warmup_steps"], max(0, epochs - 2))
+        return replace(self, space=space, sampler=sampler, pruner=pruner)
+
+
+def _number(value: Any, where: str) -> float | int:
+    """A YAML bound as a number: PyYAML reads `1e-4` (no dot) as text, so text is parsed."""
+    if isinstance(value, bool) or value is None:
+        raise UsageError(f"{where} must be a number, not {value!r}")
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{where} must be a number, not {value!r}") from None
+
+
+def _check_value(key: str, value: Any, where: str) -> None:
+    """Check one value of `key` as an override of it would be checked."""
+    try:
+        with_values(RunConfig(), {key: value})
+    except OmegaConfBaseException:
+        kind = getattr(LEAF_TYPES.get(key), "__name__", "value")
+        raise UsageError(f"{where}: {value!r} is not a valid {kind} for {key}") from None
+    except UsageError as error:
+        raise UsageError(f"{where}: {error}") from None
 
 
 def _param(name: str, raw: Any, origin: str) -> ParamSpec:
     keys = leaf_to_key()
+    where = f"{origin}: space.{name}"
     if name not in keys:
-        raise UsageError(f"{origin}: unknown search-space key {name!r}{closest(name, list(keys))}")
+        raise UsageError(f"{origin}: unknown search-space key {name!r}{closest(name, keys)}")
+    key = keys[name]
     if not isinstance(raw, dict):
-        raise UsageError(f"{origin}: space.{name} must be {{choices: [...]}} or {{low, high}}")
+        raise UsageError(f"{where} must be {{choices: [...]}} or {{low, high}}")
     extra = set(raw) - {"choices", "low", "high", "log", "step"}
     if extra:
-        raise UsageError(f"{origin}: space.{name} has unknown field(s) {', '.join(sorted(extra))}")
+        raise UsageError(f"{where} has unknown field(s) {', '.join(sorted(extra))}")
     if "choices" in raw:
         if not isinstance(raw["choices"], list) or not raw["choices"]:
-            raise UsageError(f"{origin}: space.{name}.choices must be a non-empty list")
-        return ParamSpec(name, keys[name], choices=list(raw["choices"]))
-    if "low" not in raw or "high" not in raw or raw["low"] >= raw["high"]:
-        raise UsageError(f"{origin}: space.{name} needs low < high (or a choices list)")
+            raise UsageError(f"{where}.choices must be a non-empty list")
+        for choice in raw["choices"]:
+            _check_value(key, choice, f"{where} choice {choice!r}")
+        return ParamSpec(name, key, choices=list(raw["choices"]))
+    if "low" not in raw or "high" not in raw:
+        raise UsageError(f"{where} needs low and high (or a choices list)")
+    low, high = _number(raw["low"], f"{where}.low"), _number(raw["high"], f"{where}.high")
+    if LEAF_TYPES.get(key) is int and not (float(low).is_integer() and float(high).is_integer()):
+        raise UsageError(f"{where}: {key} takes integers; low and high must be integers")
+    if LEAF_TYPES.get(key) not in (int, float):
+        raise UsageError(f"{where}: {key} is not numeric; give choices instead of low/high")
+    if low >= high:
+        raise UsageError(f"{where} needs low < high, got low {low}, high {high}")
+    for bound in (low, high):
+        _check_value(key, bound, f"{where} bound {bound}")
+    step = raw.get("step")
     return ParamSpec(
         name,
-        keys[name],
-        low=raw["low"],
-        high=raw["high"],
+        key,
+        low=int(low) if LEAF_TYPES[key] is int else float(low),
+        high=int(high) if LEAF_TYPES[key] is int else float(high),
         log=bool(raw.get("log")),
-        step=raw.get("step"),
+        step=None if step is None else _number(step, f"{where}.step"),
     )
+
+
+def _options(raw: Any, allowed: dict | tuple, what: str, origin: str, default: str) -> dict:
+    options = {"type": default, **(raw or {})} if isinstance(raw or {}, dict) else None
+    if options is None:
+        raise UsageError(f"{origin}: {what} must be a mapping such as {{type: {default}}}")
+    if options["type"] not in allowed:
+        raise UsageError(
+            f"{origin}: {what} type {options['type']!r} not allowed; allowed: {', '.join(allowed)}"
+        )
+    return options
 
 
 def load_study(name: str) -> StudySpec:
@@ -132,30 +197,30 @@ def load_study(name: str) -> StudySpec:
     unknown = set(raw) - STUDY_KEYS
     if unknown:
         raise UsageError(
-            f"{origin}: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(STUDY_KEYS))}"
+            f"{origin}: unknown field(s) {', '.join(sorted(unknown))}; allowed: "
+            f"{', '.join(sorted(STUDY_KEYS))}"
         )
     metric = raw.get("metric", "val_loss")
-    directions = EPOCH_METRICS | FINAL_METRICS
-    if metric not in directions:
+    if metric not in OBJECTIVES:
         raise UsageError(
-            f"{origin}: metric {metric!r} not allowed; allowed: {', '.join(directions)}"
+            f"{origin}: metric {metric!r} not allowed; allowed: {', '.join(OBJECTIVES)}"
         )
-    direction = raw.get("direction", directions[metric])
+    direction = raw.get("direction", OBJECTIVES[metric].direction)
     if direction not in ("minimize", "maximize"):
         raise UsageError(f"{origin}: direction must be minimize or maximize")
-    sampler = {"type": "grid", "seed": 0, **(raw.get("sampler") or {})}
-    if sampler["type"] not in SAMPLERS:
+    sampler = _options(raw.get("sampler"), SAMPLERS, "sampler", origin, "grid")
+    sampler.setdefault("seed", 0)
+    if sampler["type"] == "tpe":
+        sampler.setdefault("n_startup_trials", 5)  # Optuna's default, written out to be scaled
+    extra = set(sampler) - {"type"} - SAMPLERS[sampler["type"]]
+    if extra:
         raise UsageError(
-            f"{origin}: sampler type {sampler['type']!r} not allowed; allowed: {', '.join(SAMPLERS)}"
+            f"{origin}: sampler {sampler['type']} has unknown option(s) {', '.join(sorted(extra))}"
         )
-    pruner = {"type": "none", **(raw.get("pruner") or {})}
-    if pruner["type"] not in PRUNERS:
+    pruner = _options(raw.get("pruner"), PRUNERS, "pruner", origin, "none")
+    if pruner["type"] != "none" and metric not in PER_EPOCH_OBJECTIVES:
         raise UsageError(
-            f"{origin}: pruner type {pruner['type']!r} not allowed; allowed: {', '.join(PRUNERS)}"
-        )
-    if pruner["type"] != "none" and metric not in EPOCH_METRICS:
-        raise UsageError(
-            f"{origin}: pruning needs a per-epoch metric ({', '.join(EPOCH_METRICS)})"
+            f"{origin}: pruning needs a per-epoch metric ({', '.join(PER_EPOCH_OBJECTIVES)})"
         )
     space = {key: _param(key, value, origin) for key, value in (raw.get("space") or {}).items()}
     if not space:
@@ -167,10 +232,11 @@ def load_study(name: str) -> StudySpec:
     for key, value in (raw.get("fixed") or {}).items():
         dotted = keys.get(key, key)
         if dotted not in keys.values():
-            raise UsageError(f"{origin}: unknown fixed key {key!r}{closest(key, list(keys))}")
+            raise UsageError(f"{origin}: unknown fixed key {key!r}{closest(key, keys)}")
+        _check_value(dotted, value, f"{origin}: fixed {key}")
         fixed[dotted] = value
     budget = raw.get("budget") or {}
-    return StudySpec(
+    spec = StudySpec(
         name=raw.get("name", name),
         description=" ".join(str(raw.get("description", "")).split()),
         metric=metric,
@@ -181,46 +247,10 @@ def load_study(name: str) -> StudySpec:
         fixed=fixed,
         space=space,
     )
+    from experiments.sampling import make_pruner
 
-
-def suggest(trial, spec: StudySpec) -> dict[str, Any]:
-    """Ask an Optuna trial for one value per search-space entry."""
-    values = {}
-    for name, param in spec.space.items():
-        if param.choices is not None:
-            values[name] = trial.suggest_categorical(name, param.choices)
-        elif param.is_int:
-            values[name] = trial.suggest_int(name, param.low, param.high, step=param.step or 1)
-        else:
-            values[name] = trial.suggest_float(
-                name, param.low, param.high, log=param.log, step=param.step
-            )
-    return values
-
-
-def make_sampler(spec: StudySpec):
-    import optuna
-
-    seed = spec.sampler.get("seed")
-    kind = spec.sampler["type"]
-    if kind == "grid":
-        return optuna.samplers.GridSampler(spec.grid(), seed=seed)
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=spec.sampler.get("n_startup_trials", 5)
-    )
-
-
-def make_pruner(spec: StudySpec):
-    import optuna
-
-    options = {k: v for k, v in spec.pruner.items() if k != "type"}
-    kind = spec.pruner["type"]
-    if kind == "none":
-        return optuna.pruners.NopPruner()
-    if kind == "median":
-        return optuna.pruners.MedianPruner(**options)
-    if kind == "hyperband":
-        return optuna.pruners.HyperbandPruner(**options)
-    return optuna.pruners.SuccessiveHalvingPruner(**options)
+    try:
+        make_pruner(spec)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{origin}: pruner {pruner}: {error}") from None
+    return spec

@@ -1,21 +1,109 @@
-"""Where a study's records live, and the tags that find them: shared by the writer (tracking,
-engines) and the readers (report, UI). Imports nothing heavy, so readers start fast."""
+"""Where a study's records live: the default stores of a runs folder, the Optuna storages a study
+accepts, and a check that a local SQLite store is whole before anything reads or writes it.
+
+Optuna storages: an RDB URL (`sqlite:///...`, `postgresql+psycopg2://...`, `mysql://...`), whose
+heartbeats let another host's dead worker be detected, or `journal:PATH` (an Optuna journal
+file), which has no heartbeats: a trial left running by a worker on another host cannot be judged
+there, and the study says so instead of guessing.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-ROLE_TAG = "colorize.role"  # "study" for the parent run, "trial" for each trial's run
-STUDY_TAG = "colorize.study"
-TRIAL_TAG = "colorize.trial"  # the trial's number
-ENGINE_TAG = "colorize.engine"  # optuna or keras_tuner
+from experiments.errors import UsageError
+
+JOURNAL_PREFIX = "journal:"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def default_tracking_uri(runs_dir: str | Path) -> str:
     """The MLflow store of a runs folder."""
-    return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+    return f"sqlite:///{Path(runs_dir).expanduser().resolve() / 'mlflow.db'}"
 
 
 def default_storage(runs_dir: str | Path) -> str:
     """The Optuna storage of a runs folder."""
-    return f"sqlite:///{Path(runs_dir).resolve() / 'optuna.db'}"
+    return f"sqlite:///{Path(runs_dir).expanduser().resolve() / 'optuna.db'}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a `sqlite:///...` URL, or None for any other kind of URL."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url[len("sqlite:///") :])
+
+
+def journal_path(url: str) -> Path | None:
+    """The file behind a `journal:PATH` storage, or None for any other kind of URL."""
+    if not url.startswith(JOURNAL_PREFIX):
+        return None
+    return Path(url[len(JOURNAL_PREFIX) :].removeprefix("//")).expanduser()
+
+
+def check_sqlite(url: str, what: str) -> None:
+    """Refuse a local SQLite store that is not a whole SQLite database (garbage written into it,
+    a truncated copy): one line naming the file, before any library reads it.
+
+    Raises:
+        UsageError: the file exists but is damaged or not a SQLite database.
+    """
+    path = sqlite_path(url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    advice = "move it aside to start afresh, or restore it from a backup"
+    with open(path, "rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise UsageError(f"{what} {path} is not a SQLite database (damaged?); {advice}")
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    try:
+        verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise UsageError(f"{what} {path} is damaged ({error}); {advice}") from None
+    finally:
+        connection.close()
+    if verdict != "ok":
+        raise UsageError(f"{what} {path} is damaged ({verdict.splitlines()[0]}); {advice}")
+
+
+def open_optuna_storage(url: str, heartbeat: int | None = None, retry=None):
+    """The Optuna storage behind `url`, with heartbeats where the storage has them.
+
+    Raises:
+        UsageError: the URL cannot be opened (bad URL, unreachable server, missing driver, a
+            damaged file).
+    """
+    import optuna
+
+    journal = journal_path(url)
+    try:
+        if journal is not None:
+            from optuna.storages.journal import JournalFileBackend
+
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        check_sqlite(url, "Optuna storage")
+        engine_kwargs = {}
+        if url.startswith("sqlite"):
+            # Several workers share one SQLite file: wait for its lock instead of failing at once.
+            engine_kwargs = {"connect_args": {"timeout": 60}}
+        options = {}
+        if heartbeat:
+            options = {
+                "heartbeat_interval": heartbeat,
+                "grace_period": 3 * heartbeat,
+                "heartbeat_stale_trial_callback": retry,
+            }
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
+    except UsageError:
+        raise
+    except Exception as error:  # bad URL, unreachable server, missing driver, damaged journal
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"storage {url} cannot be opened: {first[:300]}") from None
+
+
+def has_heartbeats(storage) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(storage)

@@ -1,13 +1,14 @@
-"""Orchestrates one study run: data, MLflow parent run, the chosen engine, the best model, the
-trials table and (when data.test_dir is set) the colorized test photos."""
+"""Orchestrates one study run: checks (test folder, dataset, fingerprint), the MLflow parent run,
+the chosen engine, then the trials table, the best model and the test photos.
+
+A study ends (table, best model) only when every trial has ended. If trials still run in other
+workers that cannot be judged from here, it says which and where and exits with
+`INCOMPLETE_EXIT`; rerunning the same command later finishes it.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import shlex
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,30 +16,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from colorize.backend import import_keras_quietly
-from colorize.cache import load_dataset_cached
-from colorize.data import DataError
 from experiments import config as config_module
-from experiments.config import Profile, RunConfig
-from experiments.errors import UsageError
+from experiments import fingerprint as fingerprints
+from experiments import records as r
+from experiments.config import Profile, RunConfig, study_name
+from experiments.engines import Engine, make_engine
+from experiments.errors import INCOMPLETE_EXIT, UsageError
 from experiments.space import StudySpec
+from experiments.stores import default_tracking_uri
+from experiments.workers import is_secondary, start_workers, stop_workers
 
 log = logging.getLogger(__name__)
-
-
-def load_data(cfg: RunConfig):
-    """The study's dataset, converted to LAB once and memory-mapped from `<runs_dir>/cache`."""
-    try:
-        return load_dataset_cached(
-            Path(cfg.runs_dir).expanduser() / "cache",
-            cfg.data.train_dir,
-            cfg.data.image_size,
-            val_fraction=cfg.data.val_fraction,
-            crops_per_photo=cfg.data.crops_per_photo,
-            val_photos=cfg.data.val_photos,
-            seed=cfg.data.split_seed,
-        )
-    except DataError as error:
-        raise UsageError(str(error)) from None
 
 
 def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> None:
@@ -50,265 +38,213 @@ def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> No
             path.with_suffix(".json").unlink(missing_ok=True)
 
 
-def ui_command(cfg: RunConfig, tracking_uri: str) -> str:
+def ui_command(cfg: RunConfig) -> str:
+    """The command that opens the UI on this study's MLflow store."""
     if cfg.tracking_uri:
-        return f"open {cfg.tracking_uri} in a browser"
-    return (
-        f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
-    )
+        return f"python -m experiments.ui tracking_uri={cfg.tracking_uri}"
+    return f"python -m experiments.ui runs_dir={cfg.runs_dir}"
 
 
-WORKER_ENV = "COLORIZE_SECONDARY_WORKER"  # set for the extra processes `workers=N` starts
+def registered_name(study: str, engine: str) -> str:
+    """Each engine registers its best model under its own name."""
+    return study if engine == "optuna" else f"{study}-{engine.replace('_', '-')}"
 
 
-def start_workers(argv: list[str], count: int, logs_dir: Path) -> list[subprocess.Popen]:
-    """Start `count` more processes of the same command (workers=1) on the same study."""
-    logs_dir.mkdir(parents=True, exist_ok=True)
-    args = [a for a in argv if not a.startswith("workers=")] + ["workers=1"]
-    env = {**os.environ, WORKER_ENV: "1"}
-    processes = []
-    for index in range(1, count + 1):
-        log_file = open(logs_dir / f"worker-{index}.log", "w")  # noqa: SIM115  (child's output)
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "experiments.run", *args],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
+def _check_parent_fingerprint(tracker, current: fingerprints.Fingerprint, cfg, where: str):
+    """Refuse a parent run recorded with another fingerprint (e.g. a new Optuna storage beside
+    an old MLflow store)."""
+    parent = tracker.find_study_run()
+    recorded = parent.data.tags.get(r.FINGERPRINT_TAG) if parent else None
+    if not recorded or recorded == current.hash:
+        return
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            path = tracker.client.download_artifacts(
+                parent.info.run_id, r.FINGERPRINT_ARTIFACT, scratch
             )
-        )
-    return processes
+            stored = json.loads(Path(path).read_text())
+        except Exception:  # no artifact: say that it differs without the detail
+            stored = {"fingerprint": recorded}
+    fingerprints.check(current, stored, tracker.study, where, cfg.profile)
 
 
-def stop_workers(processes: list[subprocess.Popen], interrupted: bool) -> None:
-    for process in processes:
-        if interrupted and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        process.wait()
+def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
+    """Every check that can refuse the run, before anything is written."""
+    from experiments.data import StudyData, check_test_dir
+    from experiments.tracking import Tracker
+
+    name = study_name(cfg)
+    check_test_dir(cfg)
+    dataset = StudyData(cfg)
+    current = fingerprints.make_fingerprint(cfg, spec, profile.epoch_scale, dataset.key)
+    environment = fingerprints.environment()
+    engine: Engine = make_engine(cfg, spec, name, runs_dir)
+    exists, stored, stored_environment = engine.stored_fingerprint()
+    fingerprints.check(current, stored, name, engine.location, cfg.profile)
+    tracking_uri = cfg.tracking_uri or default_tracking_uri(runs_dir)
+    tracker = Tracker(tracking_uri, name, runs_dir, cfg.tuner)
+    _check_parent_fingerprint(tracker, current, cfg, tracking_uri)
+    if exists and stored is None:
+        print(f"note: study {name} was made before fingerprints: adopted with these settings")
+    changes = fingerprints.environment_changes(stored_environment, environment)
+    if changes:
+        print(f"note: study {name} continues on another environment: {'; '.join(changes)}")
+    return name, dataset, current, environment, engine, tracker
 
 
 def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | None = None) -> int:
-    secondary = os.environ.get(WORKER_ENV) == "1"
-    if cfg.workers > 1 and cfg.tuner != "optuna":
-        raise UsageError("workers>1 needs tuner=optuna (Keras Tuner runs one process)")
+    secondary = is_secondary()
     import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
     runs_dir = Path(cfg.runs_dir).expanduser()
     runs_dir.mkdir(parents=True, exist_ok=True)
-    data = load_data(cfg)
-    if data.skipped.get("unreadable") or data.skipped.get("grayscale"):
+    name, dataset, current, environment, engine, tracker = _prepare(cfg, spec, profile, runs_dir)
+    data = dataset.load()
+    skipped = {
+        key: len(data.skipped.get(key.removeprefix("skipped_"), [])) for key in r.SKIPPED_METRICS
+    }
+    if any(skipped.values()):
         print(
-            f"data: skipped {len(data.skipped.get('grayscale', []))} grayscale and "
-            f"{len(data.skipped.get('unreadable', []))} unreadable photo(s)",
+            f"data: skipped {skipped['skipped_grayscale']} grayscale and "
+            f"{skipped['skipped_unreadable']} unreadable photo(s)",
             file=sys.stderr,
         )
     from experiments.objective import TrialRunner
-    from experiments.stores import default_storage, default_tracking_uri
-    from experiments.tracking import Tracker
 
-    tracking_uri = cfg.tracking_uri or default_tracking_uri(runs_dir)
-    storage_url = cfg.storage or default_storage(runs_dir)
-    engine = cfg.tuner
+    engine.open(current, environment)
+    tracker.start_study_run(engine.location, spec.name, current.hash)
+    engine.recover(tracker)
     total = spec.total_trials(profile, cfg.n_trials)
-    tracker = Tracker(tracking_uri, spec.name, runs_dir)
-    models_dir = runs_dir / "models" / spec.name / engine
-    runner = TrialRunner(cfg, spec, profile, data, tracker, engine, models_dir)
-
-    study = None
-    if engine == "optuna":
-        from experiments.engine_optuna import open_study
-
-        study = open_study(storage_url, spec, heartbeat=cfg.heartbeat)
-    tracker.start_study_run(
-        storage_url if engine == "optuna" else str(runs_dir / "keras_tuner"), engine
-    )
-    if study is not None:
-        from experiments.engine_optuna import recover
-
-        recover(study, tracker.close_if_running)
-    study_yaml = (config_module.STUDIES_DIR / f"{spec.name}.yaml").read_text()
-    tracker.log_study_setup(
-        config_module.to_yaml(cfg),
-        {
-            "study": spec.name,
-            "profile": profile.name,
-            "engine": engine,
-            "metric": spec.metric,
-            "direction": spec.direction,
-            "sampler": spec.sampler,
-            "pruner": spec.pruner,
-            "storage": storage_url if engine == "optuna" else "keras_tuner project",
-            "total_trials": total,
-            "dataset": data.name,
-            "dataset_photos": data.num_photos,
-            "train_images": len(data.train_l),
-            "val_images": len(data.val_l),
-            "image_size": data.image_size,
-            "skipped_grayscale": len(data.skipped.get("grayscale", [])),
-            "skipped_unreadable": len(data.skipped.get("unreadable", [])),
-        },
-        data.manifest,
-        study_yaml,
-    )
-    tracker.log_metrics(
-        tracker.parent_run_id,
-        {
-            "skipped_grayscale": len(data.skipped.get("grayscale", [])),
-            "skipped_unreadable": len(data.skipped.get("unreadable", [])),
-        },
-    )
+    _log_setup(cfg, spec, profile, tracker, engine, data, total, current, environment, skipped)
+    models_dir = runs_dir / "models" / name / cfg.tuner
+    runner = TrialRunner(cfg, spec, profile, data, tracker, models_dir, current.hash)
     print(
-        f"study {spec.name} ({engine}, profile {profile.name}): {total} trials on {data.name} "
+        f"study {name} ({cfg.tuner}, profile {profile.name}): {total} trials on {data.name} "
         f"({data.num_photos} photos, {len(data.train_l)} train / {len(data.val_l)} validation "
         f"images at {data.image_size}x{data.image_size})"
     )
-    status = "FAILED"
     workers = []
     if cfg.workers > 1 and not secondary:
-        workers = start_workers(argv or [], cfg.workers - 1, runs_dir / "logs" / spec.name)
-        print(
-            f"started {len(workers)} more worker(s); their logs: {runs_dir / 'logs' / spec.name}"
-        )
+        workers = start_workers(argv or [], cfg.workers - 1, runs_dir / "logs" / name)
+        print(f"started {len(workers)} more worker(s); their logs: {runs_dir / 'logs' / name}")
+    bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
+
+    def on_trial_end(done: int, best, settled: set[int]) -> None:
+        bar.n = min(total, done)  # other workers' trials count too
+        bar.refresh()
+        keep_only_model(models_dir, best[0] if best else None, settled)
+        if best is not None:
+            bar.set_postfix({"best": f"{best[1]:.4f}", "trial": best[0]})
+
     try:
-        if engine == "optuna":
-            rows, best = _run_optuna(study, spec, runner, total, models_dir)
-        else:
-            rows, best = _run_keras_tuner(cfg, spec, runner, total, runs_dir, models_dir)
+        outcome = engine.run(runner, total, on_trial_end)
+        bar.close()
         stop_workers(workers, interrupted=False)
-        if workers:
-            rows, best = _optuna_rows(study)
-        status = "FINISHED"
     except KeyboardInterrupt:
-        status = "KILLED"
+        bar.close()
         stop_workers(workers, interrupted=True)
-        raise
-    finally:
         if not secondary:
-            tracker.end_study_run(status)
+            tracker.end_study_run("KILLED")
+        raise
+    for note in outcome.notes:
+        print(f"note: {note}")
+    if outcome.still_running:
+        for line in outcome.still_running:
+            print(f"unfinished: {line}", file=sys.stderr)
+        print(
+            f"study {name} is not finished: no table and no model until every trial has "
+            "ended; rerun the same command when those workers have stopped",
+            file=sys.stderr,
+        )
+        return INCOMPLETE_EXIT
     if secondary:
         return 0
-    table = pd.DataFrame(rows)
-    csv_path = runs_dir / f"{spec.name}-{engine}-trials.csv"
+    tracker.end_study_run("FINISHED")
+    _finish(cfg, name, tracker, outcome, models_dir, runs_dir)
+    return 0
+
+
+def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, environment, skipped):
+    from experiments.provenance import git_commit, host_tags, package_versions
+
+    study_yaml = (config_module.STUDIES_DIR / f"{spec.name}.yaml").read_text()
+    params = {
+        "study": tracker.study,
+        "definition": spec.name,
+        "profile": profile.name,
+        "engine": cfg.tuner,
+        "metric": spec.metric,
+        "direction": spec.direction,
+        "sampler": spec.sampler,
+        "pruner": spec.pruner,
+        "storage": engine.location,
+        "total_trials": total,
+        "dataset": data.name,
+        "dataset_photos": data.num_photos,
+        "train_images": len(data.train_l),
+        "val_images": len(data.val_l),
+        "image_size": data.image_size,
+        **skipped,
+    }
+    tags = host_tags() | {r.TOTAL_TRIALS_TAG: total, r.GIT_COMMIT_TAG: git_commit()}
+    tags |= {f"{r.VERSION_TAG_PREFIX}{k}": v for k, v in package_versions().items()}
+    tags[r.BACKEND_TAG] = environment["keras.backend"]
+    texts = {
+        r.STUDY_ARTIFACT: study_yaml,
+        r.MANIFEST_ARTIFACT: {"photos": data.manifest},
+        r.FINGERPRINT_ARTIFACT: current.values,
+    }
+    tracker.log_study_setup(config_module.to_yaml(cfg), params, tags, texts)
+    tracker.log_metrics(tracker.parent_run_id, skipped)
+
+
+def _finish(cfg, name, tracker, outcome, models_dir: Path, runs_dir: Path) -> None:
+    table = pd.DataFrame(outcome.rows)
+    csv_path = runs_dir / f"{name}-{cfg.tuner}-trials.csv"
     table.to_csv(csv_path, index=False)
     tracker.client.log_artifact(tracker.parent_run_id, str(csv_path))
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False) if len(table) else "no trials")
     print(f"trials table: {csv_path}")
-    if best is not None:
-        _publish_best(cfg, spec, tracker, engine, best, models_dir)
-    print(f"browse the runs: {ui_command(cfg, tracking_uri)}")
-    return 0
+    if outcome.best is not None:
+        model_path = _publish_best(cfg, name, tracker, outcome.best, models_dir)
+        if cfg.data.test_dir and model_path.exists():
+            _colorize_test_photos(cfg, name, model_path, runs_dir)
+    print(f"browse the runs: {ui_command(cfg)}")
 
 
-def _progress(total: int, done: int) -> tqdm:
-    return tqdm(total=total, initial=done, desc="trials", unit="trial", dynamic_ncols=True)
-
-
-def _run_optuna(study, spec: StudySpec, runner, total: int, models_dir: Path):
-    from experiments.engine_optuna import run_study, settled_trials
-
-    bar = _progress(total, len(settled_trials(study)))
-
-    def on_trial_end(trial) -> None:
-        settled = settled_trials(study)
-        bar.n = min(total, len(settled))  # other workers' trials count too
-        bar.refresh()
-        complete = [t for t in settled if t.state.name == "COMPLETE"]
-        best = min(
-            complete,
-            key=lambda t: t.value if spec.direction == "minimize" else -t.value,
-            default=None,
-        )
-        keep_only_model(models_dir, best.number if best else None, {t.number for t in settled})
-        if best is not None:
-            bar.set_postfix({"best": f"{best.value:.4f}", "trial": best.number})
-
-    try:
-        run_study(study, spec, runner, total, on_trial_end)
-    finally:
-        bar.close()
-    return _optuna_rows(study)
-
-
-def _optuna_rows(study) -> tuple[list[dict], tuple[int, str] | None]:
-    """The study's trials as table rows, and (number, MLflow run id) of the best trial."""
-    rows = [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value,
-            **{f"params_{k}": v for k, v in t.params.items()},
-            "best_epoch": t.user_attrs.get("best_epoch"),
-            "early_stopped": t.user_attrs.get("early_stopped"),
-            "seconds": round(t.duration.total_seconds(), 1) if t.duration else None,
-            "fail_reason": t.user_attrs.get("fail_reason", ""),
-        }
-        for t in study.get_trials(deepcopy=False)
-        if not t.user_attrs.get("surplus")
-    ]
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    best = study.best_trial if complete else None
-    best_ref = (best.number, best.user_attrs.get("mlflow_run_id")) if best else None
-    return rows, best_ref
-
-
-def _run_keras_tuner(
-    cfg: RunConfig, spec: StudySpec, runner, total: int, runs_dir: Path, models_dir: Path
-):
-    from experiments.engine_keras_tuner import run_study, trial_rows
-
-    project_dir = runs_dir / "keras_tuner" / spec.name
-    done = len(list(project_dir.glob("trial_*/trial.json")))
-    bar = _progress(total, min(done, total))
-
-    def on_trial_end(trial_id: str, state: str, value: float | None) -> None:
-        bar.update(1)
-
-    try:
-        tuner = run_study(spec, runner, total, project_dir, cfg.trainer.epochs, on_trial_end)
-    finally:
-        bar.close()
-    rows = trial_rows(tuner)
-    complete = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
-    sign = 1 if spec.direction == "minimize" else -1
-    best_row = min(complete, key=lambda r: sign * r["value"], default=None)
-    keep_only_model(
-        models_dir, best_row["number"] if best_row else None, {r["number"] for r in rows}
-    )
-    if best_row is None:
-        return rows, None
-    return rows, (
-        best_row["number"],
-        runner.tracker.trial_run_id(best_row["number"], "keras_tuner"),
-    )
-
-
-def _publish_best(cfg, spec, tracker, engine, best, models_dir: Path) -> None:
+def _publish_best(cfg, name: str, tracker, best, models_dir: Path) -> Path:
     from experiments.models import log_best_model
 
     number, run_id = best
     model_path = models_dir / f"trial-{number:03d}.keras"
+    registered = registered_name(name, cfg.tuner)
     parent = tracker.client.get_run(tracker.parent_run_id)
-    already = parent.data.tags.get("best_model.trial") == str(number)
+    already = parent.data.tags.get(r.BEST_MODEL_TRIAL_TAG) == str(number)
     if not already and run_id and model_path.exists():
-        uri = log_best_model(run_id, model_path, spec.name)
+        uri = log_best_model(run_id, model_path, registered)
         tracker.set_tags(
-            tracker.parent_run_id, {"best_model.trial": number, "best_model.uri": uri}
+            tracker.parent_run_id, {r.BEST_MODEL_TRIAL_TAG: number, r.BEST_MODEL_URI_TAG: uri}
         )
-        print(f"best trial {number}: model logged and registered as models:/{spec.name}/latest")
+        print(f"best trial {number}: model logged and registered as models:/{registered}/latest")
     elif already:
-        print(f"best trial {number}: model already registered as models:/{spec.name}/latest")
+        print(f"best trial {number}: model already registered as models:/{registered}/latest")
     else:
         print(
             f"best trial {number}: its model file is not on this machine ({model_path}); rerun "
             "this command where that trial ran to log and register it"
         )
-    if cfg.data.test_dir and model_path.exists():
-        from colorize.__main__ import main as colorize_main
+    return model_path
 
-        out = Path("results") / spec.name
-        code = colorize_main(
-            ["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)]
-        )
-        if code:
-            raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")
+
+def _colorize_test_photos(cfg, name: str, model_path: Path, runs_dir: Path) -> None:
+    from colorize.__main__ import main as colorize_main
+
+    out = runs_dir / "results" / name
+    code = colorize_main(
+        ["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)]
+    )
+    if code:
+        raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")

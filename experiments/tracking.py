@@ -1,102 +1,55 @@
-"""MLflow records of a study: one experiment per study, a parent run for the study and a child run
-per trial, with the trial's params, per-epoch curves, final metrics, tags and artifacts.
+"""MLflow records of a study: one experiment per stored study name, a parent run per engine and a
+child run per trial, with the trial's params, per-epoch curves, final metrics, tags and artifacts.
 
 All calls go through `MlflowClient` with explicit run ids, so nothing depends on a global
-"active run" and a run's status always follows its trial (FINISHED, KILLED for pruned or
-interrupted, FAILED with the reason).
+"active run", and a run's status always follows its trial (FINISHED, KILLED for pruned or
+interrupted, FAILED with the reason). The trial engines are the truth: where a killed worker left
+a run that disagrees with its trial, `settle_trial_run` makes it agree.
 """
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import keras
-import matplotlib
+import mlflow
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from experiments.errors import UsageError  # noqa: E402
-from experiments.stores import ENGINE_TAG, ROLE_TAG, STUDY_TAG, TRIAL_TAG  # noqa: E402
-
-PACKAGES = (
-    "keras",
-    "tensorflow",
-    "jax",
-    "torch",
-    "optuna",
-    "keras-tuner",
-    "mlflow",
-    "scikit-image",
-    "numpy",
-)
+from experiments import records as r
+from experiments.errors import UsageError
+from experiments.stores import check_sqlite
 
 
-def package_versions() -> dict[str, str]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:300]
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def _label(name: str, value: Any) -> str:
+    if name == "optimizer":
+        return str(value)
+    return f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
 
 
-def host_tags() -> dict[str, str]:
-    """The machine a study ran on: platform, Python, CPU count and any NVIDIA GPUs."""
-    tags = {
-        "host.platform": platform.platform(),
-        "host.machine": platform.machine(),
-        "host.python": platform.python_version(),
-        "host.cpu_count": str(os.cpu_count() or ""),
-    }
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10,
-        )  # fmt: skip
-        gpus = [line.strip() for line in out.stdout.splitlines() if line.strip()]
-    except (OSError, subprocess.SubprocessError):
-        gpus = []
-    tags["host.gpu"] = ", ".join(gpus) if gpus else "none"
-    return tags
+def trial_run_name(number: int, params: dict[str, Any]) -> str:
+    """'trial-003 adam seed=1': the trial number and its searched values, readable in a list."""
+    return " ".join([f"trial-{number:03d}", *(_label(k, v) for k, v in params.items())])
 
 
 class Tracker:
-    """The MLflow side of one study."""
+    """The MLflow side of one study (one stored name, one engine)."""
 
-    def __init__(self, tracking_uri: str, study: str, runs_dir: str | Path):
-        self.tracking_uri = tracking_uri
-        self.study = study
+    def __init__(self, tracking_uri: str, study: str, runs_dir: str | Path, engine: str):
+        self.tracking_uri, self.study, self.engine = tracking_uri, study, engine
         self.runs_dir = Path(runs_dir)
+        check_sqlite(tracking_uri, "MLflow store")
         mlflow.set_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri)
         self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None
+        self.fingerprint = ""
 
     def _check_reachable(self) -> None:
         """Fail fast on an unreachable server instead of waiting out MLflow's retries."""
@@ -107,9 +60,8 @@ class Tracker:
         try:
             requests.get(self.tracking_uri.rstrip("/") + "/health", timeout=5).raise_for_status()
         except requests.RequestException as error:
-            reason = str(error).splitlines()[0][:200]
             raise UsageError(
-                f"tracking_uri {self.tracking_uri} is unreachable: {reason}"
+                f"tracking_uri {self.tracking_uri} is unreachable: {_first_line(error)}"
             ) from None
 
     def _experiment(self) -> str:
@@ -122,91 +74,91 @@ class Tracker:
             if self.tracking_uri.startswith("sqlite:"):
                 location = (self.runs_dir.resolve() / "artifacts").as_uri()
             return self.client.create_experiment(self.study, artifact_location=location)
-        except mlflow.exceptions.MlflowException as error:
+        except Exception as error:  # a damaged store or a server error surface as several types
             raise UsageError(
-                f"tracking_uri {self.tracking_uri}: {str(error).splitlines()[0]}"
-            ) from None
-        except Exception as error:  # connection errors surface as several types
-            raise UsageError(
-                f"tracking_uri {self.tracking_uri} is unreachable: {str(error).splitlines()[0][:200]}"
+                f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
             ) from None
 
     # --- the study's parent run -------------------------------------------------------------
-    def start_study_run(self, storage_url: str, engine: str) -> str:
-        """Reopen this study's parent run for the same storage, or create it."""
-        existing = self.client.search_runs(
+    def find_study_run(self):
+        """This study's parent run of this engine, or None."""
+        found = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{ENGINE_TAG}` = '{engine}'",
+            filter_string=(
+                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_STUDY}' and tags.`{r.ENGINE_TAG}` = '{self.engine}'"
+            ),
             max_results=1,
         )
-        if existing:
-            self.parent_run_id = existing[0].info.run_id
+        return found[0] if found else None
+
+    def start_study_run(self, location: str, definition: str, fingerprint: str) -> str:
+        """Reopen this study's parent run, or create it."""
+        self.fingerprint = fingerprint
+        existing = self.find_study_run()
+        if existing is not None:
+            self.parent_run_id = existing.info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
+            self.set_tags(self.parent_run_id, {r.FINGERPRINT_TAG: fingerprint})
         else:
             run = self.client.create_run(
                 self.experiment_id,
-                run_name=f"{self.study} ({engine})",
+                run_name=f"{self.study} ({self.engine})",
                 tags={
-                    ROLE_TAG: "study",
-                    STUDY_TAG: self.study,
-                    ENGINE_TAG: engine,
-                    "optuna.storage": storage_url,
+                    r.ROLE_TAG: r.ROLE_STUDY,
+                    r.STUDY_TAG: self.study,
+                    r.DEFINITION_TAG: definition,
+                    r.ENGINE_TAG: self.engine,
+                    r.FINGERPRINT_TAG: fingerprint,
+                    "optuna.storage": location,
                 },
             )
             self.parent_run_id = run.info.run_id
         return self.parent_run_id
 
     def log_study_setup(
-        self, config_yaml: str, params: dict[str, Any], manifest: list[dict], study_yaml: str
+        self, config_yaml: str, params: dict[str, Any], tags: dict[str, Any], texts: dict
     ) -> None:
+        """Params (first run only: params cannot change), tags of this (re)start and artifacts
+        (`texts`: artifact path -> text or dict)."""
         run_id = self.parent_run_id
-        tags = host_tags() | {
-            # params cannot change once logged; the budget of this (re)start is a tag
-            "study.total_trials": params.get("total_trials", ""),
-            "git.commit": git_commit(),
-        }
-        tags |= {f"version.{k}": v for k, v in package_versions().items()}
-        tags["keras.backend"] = keras.backend.backend()
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.set_tags(run_id, tags)
         existing = self.client.get_run(run_id).data.params
         new_params = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
         if new_params:
             self.client.log_batch(run_id, params=[Param(k, v) for k, v in new_params.items()])
-        self.client.log_text(run_id, config_yaml, "config.yaml")
-        self.client.log_text(run_id, study_yaml, "study.yaml")
-        self.client.log_dict(run_id, {"photos": manifest}, "dataset_manifest.json")
+        self.client.log_text(run_id, config_yaml, r.CONFIG_ARTIFACT)
+        for path, content in texts.items():
+            if isinstance(content, str):
+                self.client.log_text(run_id, content, path)
+            else:
+                self.client.log_dict(run_id, content, path)
 
-    def end_study_run(self, status: str, summary: dict[str, Any] | None = None) -> None:
-        if self.parent_run_id is None:
-            return
-        if summary:
-            self.client.log_batch(
-                self.parent_run_id,
-                metrics=[
-                    Metric(k, float(v), int(time.time() * 1000), 0) for k, v in summary.items()
-                ],
-            )
-        self.client.set_terminated(self.parent_run_id, status=status)
+    def end_study_run(self, status: str) -> None:
+        if self.parent_run_id is not None:
+            self.client.set_terminated(self.parent_run_id, status=status)
 
     # --- one trial ----------------------------------------------------------------------------
     def start_trial_run(
-        self, number: int, params: dict[str, Any], config_yaml: str, engine: str
+        self, number: int, params: dict[str, Any], labels: dict[str, Any], config_yaml: str
     ) -> str:
+        """A trial's run: `params` (every hyperparameter), `labels` (its searched values)."""
         run = self.client.create_run(
             self.experiment_id,
-            run_name=f"trial-{number:03d}",
+            run_name=trial_run_name(number, labels),
             tags={
-                "mlflow.parentRunId": self.parent_run_id,
-                ROLE_TAG: "trial",
-                STUDY_TAG: self.study,
-                TRIAL_TAG: str(number),
-                ENGINE_TAG: engine,
-                "trial.state": "RUNNING",
+                r.PARENT_RUN_TAG: self.parent_run_id,
+                r.ROLE_TAG: r.ROLE_TRIAL,
+                r.STUDY_TAG: self.study,
+                r.TRIAL_TAG: str(number),
+                r.ENGINE_TAG: self.engine,
+                r.TRIAL_STATE_TAG: "RUNNING",
+                r.FINGERPRINT_TAG: self.fingerprint,
             },
         )
         run_id = run.info.run_id
-        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        self.client.log_text(run_id, config_yaml, "config.yaml")
+        values = params | {f"space.{k}": v for k, v in labels.items()}
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in values.items()])
+        self.client.log_text(run_id, config_yaml, r.CONFIG_ARTIFACT)
         return run_id
 
     def trial_run_id(self, number: int, engine: str) -> str | None:
@@ -214,15 +166,12 @@ class Tracker:
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
-                f"tags.`{ROLE_TAG}` = 'trial' and tags.`{TRIAL_TAG}` = '{number}' "
-                f"and tags.`{ENGINE_TAG}` = '{engine}' and attributes.status = 'FINISHED'"
+                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_TRIAL}' and tags.`{r.TRIAL_TAG}` = '{number}' "
+                f"and tags.`{r.ENGINE_TAG}` = '{engine}' and attributes.status = 'FINISHED'"
             ),
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
-
-    def epoch_logger(self, run_id: str) -> keras.callbacks.Callback:
-        return _EpochLogger(self.client, run_id)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
@@ -236,18 +185,6 @@ class Tracker:
         self.client.log_figure(
             run_id, figure, name, save_kwargs={"dpi": 110, "bbox_inches": "tight"}
         )
-        plt.close(figure)
-
-    def close_if_running(self, run_id: str, reason: str) -> bool:
-        """End a run still marked RUNNING although its trial is over (its worker was killed)."""
-        try:
-            run = self.client.get_run(run_id)
-        except mlflow.exceptions.MlflowException:
-            return False
-        if run.info.status != "RUNNING":
-            return False
-        self.end_trial_run(run_id, "FAIL", reason)
-        return True
 
     def log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
         """Per-epoch metrics (steps 1..n) of epochs trained before, e.g. by a killed attempt."""
@@ -266,63 +203,42 @@ class Tracker:
     ) -> None:
         """End a trial's run: state is COMPLETE, PRUNED or FAIL (Optuna's words); the run's
         status follows (FINISHED, KILLED, FAILED) unless given."""
-        status = status or {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}[state]
-        tags = {"trial.state": state}
+        tags = {r.TRIAL_STATE_TAG: state}
         if reason:
-            tags["trial.fail_reason"] = reason[:5000]
+            tags[r.FAIL_REASON_TAG] = reason[:5000]
         self.set_tags(run_id, tags)
-        self.client.set_terminated(run_id, status=status)
+        self.client.set_terminated(run_id, status=status or r.RUN_STATUS[state])
 
+    def settle_trial_run(self, run_id: str, state: str, reason: str) -> bool:
+        """Make a trial's run agree with its settled trial (`state`): a run a killed worker left
+        RUNNING is ended, and a run ended FINISHED whose trial failed (killed between the two
+        writes) is marked FAILED. Returns whether the run was changed."""
+        try:
+            run = self.client.get_run(run_id)
+        except mlflow.exceptions.MlflowException:
+            return False
+        expected = r.RUN_STATUS.get(state)
+        if expected is None or run.info.status == expected:
+            return False
+        if run.info.status not in ("RUNNING", "FINISHED"):
+            return False  # KILLED (interrupted on purpose) or FAILED already say why
+        self.end_trial_run(run_id, state, reason if state == "FAIL" else None)
+        return True
 
-class _EpochLogger(keras.callbacks.Callback):
-    """Logs every epoch's metrics (loss, val_loss, accuracy, val_accuracy, learning_rate)."""
+    def open_trial_runs(self) -> dict[str, int]:
+        """Trial runs of this study and engine still RUNNING: run id -> trial number."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_TRIAL}' and tags.`{r.ENGINE_TAG}` = "
+                f"'{self.engine}' and attributes.status = 'RUNNING'"
+            ),
+        )
+        return {run.info.run_id: int(run.data.tags[r.TRIAL_TAG]) for run in runs}
 
-    def __init__(self, client: MlflowClient, run_id: str):
-        super().__init__()
-        self.client, self.run_id = client, run_id
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(k, float(v), now, epoch + 1)
-            for k, v in (logs or {}).items()
-            if np.isfinite(float(v))
-        ]
-        if metrics:
-            self.client.log_batch(self.run_id, metrics=metrics)
-
-
-def learning_curve_figure(history: dict[str, list[float]], title: str):
-    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(9, 3.2))
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    for key, style in (("loss", "-"), ("val_loss", "--")):
-        if key in history:
-            loss_axis.plot(epochs[: len(history[key])], history[key], style, label=key)
-    for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
-        if key in history:
-            acc_axis.plot(epochs[: len(history[key])], history[key], style, label=key)
-    loss_axis.set(xlabel="epoch", ylabel="MSE on a/b / 128", title=title)
-    acc_axis.set(xlabel="epoch", ylabel="accuracy (Keras)")
-    loss_axis.legend()
-    acc_axis.legend()
-    figure.tight_layout()
-    return figure
-
-
-def sample_grid_figure(gray: np.ndarray, predicted: np.ndarray, truth: np.ndarray, title: str):
-    """Rows of validation photos: gray input | predicted | truth (RGB in [0, 1])."""
-    rows = len(gray)
-    figure, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), squeeze=False)
-    for row in range(rows):
-        for column, (image, label) in enumerate(
-            ((gray[row], "gray input"), (predicted[row], "predicted"), (truth[row], "truth"))
-        ):
-            axis = axes[row][column]
-            axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(label, fontsize=9)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return figure
+    def close_open_trial_runs(self, reason: str) -> int:
+        """End every trial run of this engine still RUNNING (one-process engines, at start)."""
+        runs = self.open_trial_runs()
+        for run_id in runs:
+            self.end_trial_run(run_id, "FAIL", reason)
+        return len(runs)

@@ -1,10 +1,15 @@
-"""Open the MLflow UI on the project's store, bound to 127.0.0.1.
+"""Browse a study: the MLflow UI on its MLflow store, or optuna-dashboard on its Optuna storage,
+bound to 127.0.0.1.
 
-    python -m experiments.ui [runs_dir=mlruns] [port=5000] [host=127.0.0.1]
+    python -m experiments.ui [runs_dir=mlruns] [tracking_uri=URI] [port=5000] [host=127.0.0.1]
+    python -m experiments.ui dashboard [runs_dir=mlruns] [storage=URL] [port=8080]
 
-Runs `mlflow ui` with the store a study wrote (`sqlite:///<runs_dir>/mlflow.db`, artifacts under
-`<runs_dir>/artifacts`). Binding to another host exposes the runs to the network: say so with
-`host=0.0.0.0` only on a trusted network.
+The MLflow UI runs `mlflow ui` on the store a study wrote (`sqlite:///<runs_dir>/mlflow.db`, or
+the `tracking_uri=` it was given: a SQLite file, a database URL; an MLflow server at an http(s)
+address serves its own UI, so its address is printed). `dashboard` runs optuna-dashboard on the
+study's Optuna storage (`sqlite:///<runs_dir>/optuna.db`, or `storage=`, a journal file too).
+Binding to another host exposes the runs to the network: do so (`host=0.0.0.0`) only on a
+trusted network.
 """
 
 from __future__ import annotations
@@ -14,32 +19,78 @@ import sys
 from pathlib import Path
 
 from experiments.errors import USAGE_EXIT, UsageError
+from experiments.overrides import parse
+from experiments.stores import (
+    check_sqlite,
+    default_storage,
+    default_tracking_uri,
+    journal_path,
+    sqlite_path,
+)
 
-KEYS = {"runs_dir": "mlruns", "port": "5000", "host": "127.0.0.1"}
+DEFAULTS = {
+    "mlflow": {"runs_dir": "mlruns", "tracking_uri": "", "port": "5000", "host": "127.0.0.1"},
+    "dashboard": {"runs_dir": "mlruns", "storage": "", "port": "8080", "host": "127.0.0.1"},
+}
+
+
+class AlreadyServed(Exception):
+    """The store is an MLflow server: it serves its own UI at this address."""
+
+
+def _values(argv: list[str], kind: str) -> dict[str, str]:
+    values = DEFAULTS[kind] | parse(argv, DEFAULTS[kind])
+    if not values["port"].isdigit() or not 0 < int(values["port"]) < 65536:
+        raise UsageError(f"port={values['port']} must be a number from 1 to 65535")
+    return values
+
+
+def _local_store(url: str, what: str, runs_dir: str) -> None:
+    """A SQLite store must exist (the UI never creates one) and be whole."""
+    path = sqlite_path(url) or journal_path(url)
+    if path is not None and not path.is_file():
+        raise UsageError(
+            f"no {what} at {path}: run a study first (python -m experiments.run "
+            f"runs_dir={runs_dir}), or pass the store it used"
+        )
+    check_sqlite(url, what)
 
 
 def mlflow_ui_command(argv: list[str]) -> list[str]:
-    values = dict(KEYS)
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in KEYS:
-            raise UsageError(
-                f"unknown argument {arg!r}; allowed: {', '.join(f'{k}=' for k in KEYS)}"
-            )
-        values[key] = value
-    if not values["port"].isdigit() or not 0 < int(values["port"]) < 65536:
-        raise UsageError(f"port={values['port']} must be a number from 1 to 65535")
-    store = Path(values["runs_dir"]).expanduser().resolve() / "mlflow.db"
-    if not store.exists():
-        raise UsageError(
-            f"no MLflow store at {store}: run a study first (python -m experiments.run)"
-        )
+    """The `mlflow ui` command line for a study's MLflow store.
+
+    Raises:
+        AlreadyServed: the store is an MLflow server (its address is the message).
+        UsageError: a bad argument, or no (or a damaged) store.
+    """
+    values = _values(argv, "mlflow")
+    uri = values["tracking_uri"] or default_tracking_uri(values["runs_dir"])
+    if uri.startswith(("http://", "https://")):
+        raise AlreadyServed(uri)
+    _local_store(uri, "MLflow store", values["runs_dir"])
     return [
         sys.executable, "-m", "mlflow", "ui",
-        "--backend-store-uri", f"sqlite:///{store}",
+        "--backend-store-uri", uri,
         "--host", values["host"],
         "--port", values["port"],
         "--workers", "1",
+    ]  # fmt: skip
+
+
+def dashboard_command(argv: list[str]) -> list[str]:
+    """The `optuna-dashboard` command line for a study's Optuna storage."""
+    values = _values(argv, "dashboard")
+    url = values["storage"] or default_storage(values["runs_dir"])
+    _local_store(url, "Optuna storage", values["runs_dir"])
+    journal = journal_path(url)
+    script = Path(sys.executable).with_name("optuna-dashboard")
+    if not script.is_file():
+        raise UsageError("optuna-dashboard is not installed: pip install optuna-dashboard")
+    return [
+        str(script), str(journal) if journal else url,
+        "--host", values["host"],
+        "--port", values["port"],
+        "--quiet",
     ]  # fmt: skip
 
 
@@ -48,14 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         print(__doc__.strip())
         return 0
+    dashboard = bool(args) and args[0] == "dashboard"
     try:
-        command = mlflow_ui_command(args)
+        command = dashboard_command(args[1:]) if dashboard else mlflow_ui_command(args)
+    except AlreadyServed as served:
+        print(f"{served} is an MLflow server: its UI is at {served} (open it in a browser)")
+        return 0
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT
-    print(f"MLflow UI on http://{command[command.index('--host') + 1]}:{command[-3]}", flush=True)
+    host, port = command[command.index("--host") + 1], command[command.index("--port") + 1]
+    page = "/dashboard/" if dashboard else ""
+    what = "optuna-dashboard" if dashboard else "MLflow UI"
+    print(f"{what} on http://{host}:{port}{page} (Ctrl-C stops it)", flush=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.execv(command[0], command)  # the UI replaces this process: signals reach it directly
+    os.execv(command[0], command)  # the server replaces this process: signals reach it directly
     return 0  # not reached
 
 

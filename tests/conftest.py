@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# As a user's shell has it: TensorFlow, imported first by a test module, would otherwise set
+# TF_CPP_MIN_LOG_LEVEL=1 here, and every command the tests start would inherit it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from pathlib import Path  # noqa: E402
 
@@ -18,16 +21,16 @@ SMOKE_SIZE = 32
 
 @pytest.fixture(scope="session")
 def smoke_data():
-    from colorize.data import load_embedded
+    from colorize.datasets import DatasetSpec, load_dataset
 
-    return load_embedded(SMOKE_SIZE, crops_per_photo=4, val_photos=3, seed=0)
+    return load_dataset(DatasetSpec(image_size=SMOKE_SIZE, crops_per_photo=4, val_photos=3))
 
 
 @pytest.fixture(scope="session")
 def embedded_photos():
-    from colorize.data import embedded_photos
+    from colorize.datasets import embedded_arrays
 
-    return embedded_photos()
+    return embedded_arrays()
 
 
 def write_photo(path: Path, rgb: np.ndarray, size: int = 64) -> Path:

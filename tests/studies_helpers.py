@@ -68,3 +68,27 @@ def load_trials(runs_dir: Path, study: str) -> list[optuna.trial.FrozenTrial]:
 def mlflow_runs(runs_dir: Path, study: str):
     mlflow.set_tracking_uri(f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}")
     return mlflow.search_runs(experiment_names=[study])
+
+
+def copy_stores(source: Path, target: Path) -> Path:
+    """A copy of a runs folder whose stores point into the copy: MLflow records absolute
+    artifact locations, so a plain copy would still write artifacts into `source`."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    old, new = str(source.resolve()), str(target.resolve())
+    with sqlite3.connect(target / "mlflow.db") as connection:
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        for table in tables:
+            for column in connection.execute(f'PRAGMA table_info("{table}")').fetchall():
+                if "CHAR" in column[2].upper() or "TEXT" in column[2].upper():
+                    connection.execute(
+                        f'UPDATE "{table}" SET "{column[1]}" = REPLACE("{column[1]}", ?, ?) '
+                        f'WHERE "{column[1]}" LIKE ?',
+                        (old, new, f"%{old}%"),
+                    )
+    return target

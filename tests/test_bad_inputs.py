@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize.data import DataError, load_folder
 from colorize.images import MAX_SIDE, UnreadableImage, read_rgb
 from colorize.predict import output_name
+from experiments.errors import UsageError
 
 
 @pytest.fixture
@@ -70,13 +71,27 @@ def test_transparent_pixels_are_composited_on_white(tmp_path):
     assert (read_rgb(tmp_path / "clear.png") == 255).all()
 
 
+def study_data(folder, image_size: int = 32):
+    """The dataset as a study loads it: listed and keyed once, built into the cache."""
+    from experiments.config import compose
+    from experiments.data import StudyData
+
+    cfg, _ = compose(
+        [f"data.train_dir={folder}", f"data.image_size={image_size}", "data.crops_per_photo=1",
+         f"runs_dir={folder.parent / 'runs'}"]
+    )  # fmt: skip
+    return StudyData(cfg).load()
+
+
 def test_small_photo_is_upscaled_with_a_warning(tmp_path, embedded_photos, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
     names = sorted(embedded_photos)[:3]
     for i, name in enumerate(names):
-        Image.fromarray(embedded_photos[name]).save(tmp_path / f"p{i}.png")
-    Image.fromarray(embedded_photos[names[0]][:20, :30]).save(tmp_path / "tiny.png")
+        Image.fromarray(embedded_photos[name]).save(folder / f"p{i}.png")
+    Image.fromarray(embedded_photos[names[0]][:20, :30]).save(folder / "tiny.png")
     with caplog.at_level(logging.WARNING):
-        data = load_folder(tmp_path, 64)
+        data = study_data(folder, 64)
     assert data.num_photos == 4 and [p.rsplit("/", 1)[-1] for p in data.upscaled] == ["tiny.png"]
     assert "tiny.png is 30x20, smaller than image_size 64: upscaled" in caplog.text
 
@@ -101,29 +116,43 @@ def test_very_large_photo_is_downscaled_without_a_memory_blow_up(tmp_path):
     assert peak_kib < 300 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
 
 
-def test_broken_link_counts_as_unreadable(tmp_path, embedded_photos, caplog):
+def test_broken_links_and_link_loops_are_skipped_with_a_warning(tmp_path, embedded_photos, caplog):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
     for i, name in enumerate(sorted(embedded_photos)[:3]):
-        Image.fromarray(embedded_photos[name]).save(tmp_path / f"p{i}.png")
-    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+        Image.fromarray(embedded_photos[name]).save(folder / f"p{i}.png")
+    (folder / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "loop1.jpg").symlink_to(folder / "loop2.jpg")
+    (folder / "loop2.jpg").symlink_to(folder / "loop1.jpg")
+    (folder / "sub" / "back").symlink_to(folder)  # a folder that contains itself
     with caplog.at_level(logging.WARNING):
-        data = load_folder(tmp_path, 32)
-    assert [p.rsplit("/", 1)[-1] for p in data.skipped["unreadable"]] == ["gone.jpg"]
-    assert "gone.jpg" in caplog.text
+        data = study_data(folder)
+    unreadable = sorted(p.rsplit("/", 1)[-1] for p in data.skipped["unreadable"])
+    assert unreadable == ["gone.jpg", "loop1.jpg", "loop2.jpg"] and data.num_photos == 3
+    for name in ("gone.jpg", "loop1.jpg", "loop2.jpg", "sub/back: a link back to a folder"):
+        assert name in caplog.text
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
 def test_file_without_read_permission_is_unreadable(tmp_path, colourful):
     path = tmp_path / "locked.png"
     Image.fromarray(colourful).save(path)
     path.chmod(0)
-    with pytest.raises(UnreadableImage, match="locked.png"):
-        read_rgb(path)
+    code = (
+        "from colorize.images import UnreadableImage, read_rgb\n"
+        f"try:\n    read_rgb({str(path)!r})\n"
+        "except UnreadableImage as error:\n    print('unreadable:', error)"
+    )
+    result = run_without_root_powers([sys.executable, "-c", code])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("unreadable: ") and "locked.png" in result.stdout
 
 
 def test_folder_of_only_bad_files_is_a_one_line_error(tmp_path):
-    (tmp_path / "a.jpg").write_text("x")
-    with pytest.raises(DataError, match="0 usable colour photo.*1 unreadable"):
-        load_folder(tmp_path, 32)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_text("x")
+    with pytest.raises(UsageError, match="0 usable colour photo.*1 unreadable"):
+        study_data(folder)
 
 
 def test_output_names_stay_inside_the_output_folder(tmp_path):
@@ -139,21 +168,71 @@ def test_output_names_stay_inside_the_output_folder(tmp_path):
     assert ".." not in output_name(root / ".." / "x.jpg", root).parts
 
 
-def test_study_warns_about_bad_photos_and_logs_their_count(tmp_path, photo_folder):
+def bad_photo_folder(folder, embedded_photos):
+    """Good photos beside one of each kind of bad input a folder can hold."""
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(sorted(embedded_photos)[:4]):
+        Image.fromarray(embedded_photos[name]).resize((64, 48)).save(folder / f"p{i}.jpg")
+    (folder / "junk.jpg").write_text("not an image")
+    Image.fromarray(np.full((64, 64), 100, np.uint8)).save(folder / "gray.png")
+    (folder / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "loop1.jpg").symlink_to(folder / "loop2.jpg")
+    (folder / "loop2.jpg").symlink_to(folder / "loop1.jpg")
+    (folder / "sub" / "back").symlink_to(folder)
+    return folder
+
+
+def test_study_skips_every_bad_photo_with_a_warning_and_logs_their_count(
+    tmp_path, embedded_photos
+):
     from tests.studies_helpers import mlflow_runs, run_cli
 
-    (photo_folder / "junk.jpg").write_text("not an image")
-    gray = np.full((64, 64), 100, np.uint8)
-    Image.fromarray(gray).save(photo_folder / "gray.png")
+    folder = bad_photo_folder(tmp_path / "photos", embedded_photos)
     result = run_cli(
-        "study=optimizers",
-        "profile=smoke",
-        "n_trials=1",
-        f"runs_dir={tmp_path / 'runs'}",
-        f"data.train_dir={photo_folder}",
-    )
+        "study=optimizers", "profile=smoke", "n_trials=1", f"runs_dir={tmp_path / 'runs'}",
+        f"data.train_dir={folder}",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "junk.jpg" in result.stderr and "skipped 1 grayscale and 1 unreadable" in result.stderr
+    assert "Traceback" not in result.stderr
+    for name in ("junk.jpg", "gone.jpg", "loop1.jpg", "loop2.jpg", "sub/back"):
+        assert name in result.stderr, name
+    assert "skipped 1 grayscale and 4 unreadable" in result.stderr
     runs = mlflow_runs(tmp_path / "runs", "optimizers")
     parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]
-    assert parent["metrics.skipped_unreadable"] == 1 and parent["metrics.skipped_grayscale"] == 1
+    assert parent["metrics.skipped_unreadable"] == 4 and parent["metrics.skipped_grayscale"] == 1
+
+
+def test_unreadable_subfolder_and_file_are_skipped(tmp_path, embedded_photos):
+    """Permissions as a user meets them: as root (CI), the study runs without root's power to
+    read anything (`setpriv` drops it), so mode 000 means unreadable there too."""
+    folder = tmp_path / "photos"
+    (folder / "locked").mkdir(parents=True)
+    for i, name in enumerate(sorted(embedded_photos)[:3]):
+        Image.fromarray(embedded_photos[name]).resize((64, 48)).save(folder / f"p{i}.jpg")
+    Image.fromarray(embedded_photos["skimage:coffee"]).save(folder / "locked" / "hidden.png")
+    Image.fromarray(embedded_photos["skimage:rocket"]).save(folder / "secret.png")
+    (folder / "secret.png").chmod(0)
+    (folder / "locked").chmod(0)
+    try:
+        result = run_without_root_powers(
+            [sys.executable, "-m", "experiments.run", "study=optimizers", "profile=smoke",
+             "n_trials=1", f"runs_dir={tmp_path / 'runs'}", f"data.train_dir={folder}"],
+        )  # fmt: skip
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "locked: cannot read the folder" in result.stderr
+    assert (
+        "secret.png" in result.stderr and "skipped 0 grayscale and 1 unreadable" in result.stderr
+    )
+
+
+def run_without_root_powers(command: list[str]) -> subprocess.CompletedProcess:
+    """Run `command`; as root, without the capabilities that let root read any file."""
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux) to drop read powers")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)

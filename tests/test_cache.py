@@ -12,15 +12,25 @@ import pytest
 from colorize import cache
 from colorize.batches import LabBatches
 from colorize.cache import load_dataset_cached
-from colorize.data import DataError, load_dataset, load_embedded
+from colorize.datasets import DataError, DatasetSpec, load_dataset
+from colorize.datasets.sinks import ARRAYS
 from tests.conftest import write_photo
 
 SIZE = 32
-ARRAYS = ("train_l", "train_ab", "val_l", "val_ab")
 
 
-def load(cache_dir, folder, **settings):
-    return load_dataset_cached(cache_dir, str(folder) if folder else None, SIZE, **settings)
+def spec(folder, size: int = SIZE, **settings) -> DatasetSpec:
+    """A folder (or, without one, the embedded set) at `size`, two crops a photo by default."""
+    source = {"source": "folder", "folder": str(folder)} if folder else {}
+    return DatasetSpec(**source, image_size=size, **{"crops_per_photo": 2, **settings})
+
+
+def load(cache_dir, folder, verify=True, **settings):
+    return load_dataset_cached(cache_dir, spec(folder, **settings), verify=verify)
+
+
+def uncached(folder, **settings):
+    return load_dataset(spec(folder, **settings))
 
 
 def same_arrays(a, b) -> bool:
@@ -37,11 +47,11 @@ def test_second_load_reuses_the_cache_and_equals_the_uncached_dataset(tmp_path, 
     second = load(tmp_path / "cache", photo_folder)
     assert first.built and not second.built
     assert second.cache_path == first.cache_path and second.key == first.key
-    uncached = load_dataset(str(photo_folder), SIZE)
-    assert same_arrays(second, uncached) and same_arrays(first, uncached)
-    assert second.manifest == uncached.manifest
-    assert second.name == uncached.name and second.image_size == SIZE
-    assert second.skipped == uncached.skipped and second.upscaled == uncached.upscaled
+    plain = uncached(photo_folder)
+    assert same_arrays(second, plain) and same_arrays(first, plain)
+    assert second.manifest == plain.manifest
+    assert second.name == plain.name and second.image_size == SIZE
+    assert second.skipped == plain.skipped and second.upscaled == plain.upscaled
 
 
 def test_arrays_are_read_only_memmaps_that_batches_stream_from(tmp_path, photo_folder):
@@ -49,11 +59,12 @@ def test_arrays_are_read_only_memmaps_that_batches_stream_from(tmp_path, photo_f
     for name in ARRAYS:
         array = getattr(data, name)
         assert isinstance(array, np.memmap) and not array.flags.writeable, name
-    batches = LabBatches(data.train_l, data.train_ab, 2, shuffle=True, seed=1)
+    batches = LabBatches(data.train_l, data.train_ab, data.train_label, 2, shuffle=True, seed=1)
     inputs, targets = batches[0]
     assert type(inputs) is np.ndarray and inputs.shape == (2, SIZE, SIZE, 1)
+    assert targets.shape == (2, SIZE, SIZE, 3) and targets.dtype == np.int8  # a, b, label
     cache.release_pages(data.train_l)  # pages handed back stay readable
-    assert np.array_equal(data.train_l, load_dataset(str(photo_folder), SIZE).train_l)
+    assert np.array_equal(data.train_l, uncached(photo_folder).train_l)
 
 
 def test_streaming_batches_hands_served_pages_back(tmp_path, photo_folder, monkeypatch):
@@ -61,20 +72,22 @@ def test_streaming_batches_hands_served_pages_back(tmp_path, photo_folder, monke
     released = []
     monkeypatch.setattr(cache, "release_pages", lambda array: released.append(array.shape))
     monkeypatch.setattr(cache, "RELEASE_BYTES", 3 * cache.FAULT_SPAN)  # every ~3 photos
-    batches = LabBatches(data.train_l, data.train_ab, 2, shuffle=True, seed=0)
+    batches = LabBatches(data.train_l, data.train_ab, data.train_label, 2, shuffle=True, seed=0)
     got = [batches[i] for i in range(len(batches))]
-    assert set(released) == {data.train_l.shape, data.train_ab.shape}  # each array released
+    shapes = {data.train_l.shape, data.train_ab.shape, data.train_label.shape}
+    assert set(released) == shapes  # each array released
     monkeypatch.undo()
-    plain = LabBatches(np.asarray(data.train_l), np.asarray(data.train_ab), 2, shuffle=True)
+    arrays = (np.asarray(data.train_l), np.asarray(data.train_ab), np.asarray(data.train_label))
+    plain = LabBatches(*arrays, 2, shuffle=True)
     for (x, y), (px, py) in zip(got, [plain[i] for i in range(len(plain))], strict=True):
         assert np.array_equal(x, px) and np.array_equal(y, py)
 
 
-def test_embedded_default_is_cached_and_equals_load_embedded(tmp_path):
+def test_embedded_default_is_cached_and_equals_the_uncached_build(tmp_path):
     first = load(tmp_path / "cache", None, crops_per_photo=2)
     second = load(tmp_path / "cache", None, crops_per_photo=2)
     assert first.built and not second.built
-    expected = load_embedded(SIZE, crops_per_photo=2)
+    expected = uncached(None, crops_per_photo=2)
     assert same_arrays(second, expected) and second.manifest == expected.manifest
     assert second.name == "embedded"
     assert load(tmp_path / "cache", None, crops_per_photo=4).built  # a setting it reads
@@ -86,7 +99,7 @@ def test_changing_a_file_rebuilds(tmp_path, photo_folder, embedded_photos):
     write_photo(photo, embedded_photos["skimage:coffee"])
     changed = load(tmp_path / "cache", photo_folder)
     assert changed.built and changed.key != first.key
-    assert same_arrays(changed, load_dataset(str(photo_folder), SIZE))
+    assert same_arrays(changed, uncached(photo_folder))
 
 
 def test_adding_or_removing_a_file_rebuilds(tmp_path, photo_folder, embedded_photos):
@@ -100,23 +113,24 @@ def test_adding_or_removing_a_file_rebuilds(tmp_path, photo_folder, embedded_pho
 
 
 @pytest.mark.parametrize(
-    "setting", [{"val_fraction": 0.4}, {"seed": 3}], ids=["val_fraction", "seed"]
+    "setting",
+    [{"val_fraction": 0.4}, {"seed": 3}, {"crops_per_photo": 3}],
+    ids=["val_fraction", "seed", "crops_per_photo"],
 )
 def test_changing_a_setting_rebuilds(tmp_path, photo_folder, setting):
     first = load(tmp_path / "cache", photo_folder)
     changed = load(tmp_path / "cache", photo_folder, **setting)
     assert changed.built and changed.key != first.key
-    settings = {"val_fraction": 0.1, "seed": 0} | setting
-    assert same_arrays(changed, load_dataset(str(photo_folder), SIZE, **settings))
+    assert same_arrays(changed, uncached(photo_folder, **setting))
     assert not load(tmp_path / "cache", photo_folder).built  # the first entry is still there
 
 
 def test_changing_image_size_rebuilds_and_unread_settings_do_not(tmp_path, photo_folder):
     first = load(tmp_path / "cache", photo_folder)
-    bigger = load_dataset_cached(tmp_path / "cache", str(photo_folder), 48)
+    bigger = load_dataset_cached(tmp_path / "cache", spec(photo_folder, size=48))
     assert bigger.built and bigger.train_l.shape[1:3] == (48, 48)
-    # a folder does not use crops_per_photo / val_photos: the entry is shared
-    same = load(tmp_path / "cache", photo_folder, crops_per_photo=5, val_photos=1)
+    # a folder holds out a share of its photos, not val_photos: the entry is shared
+    same = load(tmp_path / "cache", photo_folder, val_photos=1)
     assert not same.built and same.key == first.key
 
 
@@ -167,7 +181,7 @@ def test_a_damaged_cache_is_rebuilt_without_error(tmp_path, photo_folder, damage
     damage(only_entry(tmp_path / "cache"))
     rebuilt = load(tmp_path / "cache", photo_folder)
     assert rebuilt.built
-    assert same_arrays(rebuilt, load_dataset(str(photo_folder), SIZE))
+    assert same_arrays(rebuilt, uncached(photo_folder))
     assert "invalid" in caplog.text
     assert not load(tmp_path / "cache", photo_folder).built  # and the rebuilt one is trusted
 
@@ -190,7 +204,7 @@ def test_a_killed_build_leaves_no_entry_and_its_leftovers_are_cleared(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(cache, "_NpyWriter", crash)
+        patch.setattr(cache, "NpySink", crash)
         with pytest.raises(KeyboardInterrupt):
             load(tmp_path / "cache", photo_folder)
     assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
@@ -202,8 +216,8 @@ def test_a_killed_build_leaves_no_entry_and_its_leftovers_are_cleared(
 
 
 def only_entry_name(tmp_path, photo_folder) -> str:
-    key, _ = cache.dataset_key(str(photo_folder), SIZE)
-    return cache._entry_name(str(photo_folder), key, SIZE)
+    key, _ = cache.dataset_key(spec(photo_folder))
+    return cache._entry_name(spec(photo_folder), key)
 
 
 def test_grayscale_and_unreadable_files_are_skipped_as_uncached(
@@ -214,12 +228,12 @@ def test_grayscale_and_unreadable_files_are_skipped_as_uncached(
     (photo_folder / "broken.jpg").write_bytes(b"not a jpeg")
     load(tmp_path / "cache", photo_folder)
     cached = load(tmp_path / "cache", photo_folder)
-    uncached = load_dataset(str(photo_folder), SIZE)
+    plain = uncached(photo_folder)
     assert not cached.built
-    assert cached.skipped == uncached.skipped
+    assert cached.skipped == plain.skipped
     assert cached.skipped["grayscale"] == [str(photo_folder / "gray.png")]
     assert cached.skipped["unreadable"] == [str(photo_folder / "broken.jpg")]
-    assert same_arrays(cached, uncached) and cached.manifest == uncached.manifest
+    assert same_arrays(cached, plain) and cached.manifest == plain.manifest
 
 
 def test_a_moved_folder_keeps_its_cache_with_its_new_paths(tmp_path, photo_folder):

@@ -1,4 +1,7 @@
+import json
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from colorize.model import build_model
@@ -8,12 +11,17 @@ from tests.conftest import write_photo
 from tests.studies_helpers import native_log_lines, run_colorize
 
 
-def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
-    tmp_path, smoke_data, embedded_photos
-):
+@pytest.fixture(scope="module")
+def model_path(smoke_data, tmp_path_factory):
+    """A model trained for two epochs on the smoke data, saved as a user's `.keras` file."""
     model = build_model(image_size=32)
     train(model, smoke_data, optimizer="adam", epochs=2, batch_size=8)
-    model_path = save_model(model, tmp_path / "model.keras", l_scaling="unit")
+    return save_model(model, tmp_path_factory.mktemp("model") / "model.keras", l_scaling="unit")
+
+
+def test_colorize_writes_outputs_of_the_inputs_size_with_chroma(
+    tmp_path, model_path, embedded_photos
+):
     inputs = tmp_path / "in"
     write_photo(inputs / "colour.jpg", embedded_photos["skimage:coffee"], size=64)
     gray = np.asarray(Image.fromarray(embedded_photos["skimage:chelsea"]).convert("L"))
@@ -65,3 +73,59 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 def test_output_names_never_escape_the_output_folder(tmp_path):
     root = tmp_path / "in"
     assert output_name(root / "a" / "b.jpg", root).as_posix() == "a/b.png"
+
+
+def test_outputs_that_would_overwrite_inputs_or_each_other_are_refused(tmp_path, model_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    gray = np.tile(np.arange(40, dtype=np.uint8), (30, 1))
+    Image.fromarray(gray).save(inputs / "a.jpg")
+    Image.fromarray(gray).save(inputs / "a.png")
+    clash = run_colorize("--model", str(model_path), "--input", str(inputs), "--output",
+                         str(tmp_path / "out"))  # fmt: skip
+    assert clash.returncode == 2 and clash.stderr.count("\n") == 1
+    assert "a.jpg and" in clash.stderr and "a.png would both be written as" in clash.stderr
+    assert not (tmp_path / "out").exists()  # nothing written
+    (inputs / "a.png").unlink()
+    for output in (inputs, inputs / "colorized"):
+        same = run_colorize(
+            "--model", str(model_path), "--input", str(inputs), "--output", str(output)
+        )
+        assert same.returncode == 2 and "is inside --input" in same.stderr
+    assert sorted(p.name for p in inputs.iterdir()) == ["a.jpg"]
+
+
+def test_evaluate_scores_the_model_and_gray_photo_by_photo(tmp_path, model_path, embedded_photos):
+    from colorize import stats
+
+    photos = tmp_path / "photos"
+    for name in ("skimage:coffee", "skimage:chelsea", "skimage:astronaut"):
+        write_photo(photos / f"{name.split(':')[1]}.png", embedded_photos[name], size=64)
+    Image.fromarray(np.full((40, 40), 90, np.uint8)).save(photos / "gray.png")
+    result = run_colorize(
+        "evaluate", "--model", str(model_path), "--photos", str(photos), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert [row["photo"] for row in scores["photos"]] == [
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+    ]
+    assert scores["skipped_grayscale"] == ["gray.png"]
+    for row in scores["photos"]:
+        assert set(row["model"]) == set(row["gray"]) == {
+            "psnr", "ssim", "delta_e2000", "colorfulness_pred", "ab_auc"
+        }  # fmt: skip
+        assert row["gray"]["colorfulness_pred"] < 0.5  # gray has no colour
+        assert row["beats_gray"] == (row["model"]["delta_e2000"] < row["gray"]["delta_e2000"])
+    interval = stats.paired_interval(
+        [r["model"]["delta_e2000"] for r in scores["photos"]],
+        [r["gray"]["delta_e2000"] for r in scores["photos"]],
+    )
+    expected = {-1: "beats gray", 1: "worse than gray", 0: "inconclusive"}[interval.sign()]
+    assert scores["verdict"] == expected
+    assert scores["test"]["low"] == pytest.approx(interval.low)
+    text = run_colorize("evaluate", "--model", str(model_path), "--photos", str(photos))
+    assert text.returncode == 0 and "beats gray" in text.stdout.splitlines()[0]
+    assert text.stdout.strip().splitlines()[-1].startswith(expected)

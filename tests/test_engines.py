@@ -2,36 +2,111 @@
 
 from __future__ import annotations
 
+import shutil
+
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.studies_helpers import load_trials, mlflow_runs, run_cli
+from tests.studies_helpers import copy_stores, load_trials, mlflow_runs, run_cli
 
 TRIAL_COLUMNS = ("optimizer", "kernel_size", "padding", "strides", "epochs", "seed")
 
 
-def test_keras_tuner_engine_logs_the_same_runs_and_resumes(tmp_path):
+def test_keras_tuner_engine_logs_the_same_runs_resumes_and_registers_its_own_model(
+    tmp_path, smoke_optimizers_study
+):
+    copy_stores(smoke_optimizers_study[0], tmp_path)  # beside the smoke study's Optuna engine
     result = run_cli(
         "study=optimizers", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = mlflow_runs(tmp_path, "optimizers")
     children = runs[runs["tags.colorize.role"] == "trial"]
-    assert len(children) == 3 and set(children["tags.colorize.engine"]) == {"keras_tuner"}
+    children = children[children["tags.colorize.engine"] == "keras_tuner"]
+    assert len(children) == 3
     assert set(children["params.optimizer"]) == {"adam", "adamax", "rmsprop"}
     for column in TRIAL_COLUMNS:
         assert children[f"params.{column}"].notna().all()
-    client = MlflowClient()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     for run_id in children["run_id"]:
         assert len(client.get_metric_history(run_id, "val_loss")) >= 2
         assert "samples.png" in {a.path for a in client.list_artifacts(run_id)}
     assert (tmp_path / "keras_tuner" / "optimizers").is_dir()
+    # each engine registers its own best model: the Optuna study's is not replaced
+    models = {m.name: m for m in client.search_registered_models()}
+    assert set(models) == {"optimizers", "optimizers-keras-tuner"}
+    assert "models:/optimizers-keras-tuner/latest" in result.stdout
     again = run_cli(
         "study=optimizers", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path}"
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(mlflow_runs(tmp_path, "optimizers")) == len(runs)
+
+
+def test_keras_tuner_refuses_a_hyperband_pruner_before_the_study_starts(
+    tmp_path, monkeypatch, capsys
+):
+    from experiments import config, space
+    from experiments.run import main
+
+    studies = tmp_path / "studies"
+    shutil.copytree(config.STUDIES_DIR, studies)
+    text = (studies / "search.yaml").read_text()
+    pruner = next(line for line in text.splitlines() if line.startswith("pruner:"))
+    (studies / "search.yaml").write_text(text.replace(pruner, "pruner: {type: hyperband}"))
+    monkeypatch.setattr(config, "STUDIES_DIR", studies)
+    monkeypatch.setattr(space, "STUDIES_DIR", studies)
+    args = ["study=search", "profile=smoke", "tuner=keras_tuner", f"runs_dir={tmp_path / 'runs'}"]
+    assert main(args) == 2
+    assert (
+        "tuner=keras_tuner cannot run study search: its hyperband pruner"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "runs" / "keras_tuner").exists()
+
+
+def complete_params(runs_dir, study: str) -> list[tuple]:
+    """The values of every trial that ran to its end (finished, pruned, or failed, e.g. as an
+    infeasible architecture); sampled repeats, never run, are left out."""
+    return [
+        tuple(sorted(t.params.items()))
+        for t in load_trials(runs_dir, study)
+        if t.state.name in ("COMPLETE", "PRUNED", "FAIL") and not t.user_attrs.get("duplicate")
+    ]
+
+
+def test_tpe_with_two_workers_and_after_a_resume_never_repeats_a_parameter_set(tmp_path):
+    result = run_cli("study=search", "profile=smoke", "workers=2", f"runs_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = complete_params(tmp_path, "search")
+    assert len(first) == 4 and len(set(first)) == 4  # the two workers sampled differently
+    again = run_cli("study=search", "profile=smoke", "n_trials=6", f"runs_dir={tmp_path}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed = complete_params(tmp_path, "search")
+    assert len(resumed) == 6 and len(set(resumed)) == 6  # the resumed run did not start over
+
+
+def test_a_sampler_that_repeats_runs_unseen_values_until_the_space_is_exhausted(
+    tmp_path, monkeypatch, capsys
+):
+    from experiments import config, space
+    from experiments.run import main
+
+    studies = tmp_path / "studies"
+    shutil.copytree(config.STUDIES_DIR, studies)
+    (studies / "two.yaml").write_text(
+        "name: two\nsampler: {type: tpe, seed: 0}\nbudget: {n_trials: 5}\n"
+        "space:\n  optimizer: {choices: [adamax, adam]}\n"
+    )
+    monkeypatch.setattr(config, "STUDIES_DIR", studies)
+    monkeypatch.setattr(space, "STUDIES_DIR", studies)
+    args = ["study=two", "profile=smoke", "n_trials=4", f"runs_dir={tmp_path / 'runs'}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "the search space is exhausted" in out
+    done = complete_params(tmp_path / "runs", "two")
+    assert sorted(done) == [(("optimizer", "adam"),), (("optimizer", "adamax"),)]
 
 
 @pytest.fixture
@@ -47,17 +122,15 @@ def runner_factory(tmp_path, smoke_data):
         cfg, profile = compose(
             ["profile=smoke", f"study={study}", f"runs_dir={tmp_path}", *overrides]
         )
-        spec = load_study(study).for_profile(profile)
-        tracker = Tracker(default_tracking_uri(tmp_path), study, tmp_path)
-        tracker.start_study_run("test", "optuna")
+        spec = load_study(study).for_profile(profile, cfg.trainer.epochs)
+        tracker = Tracker(default_tracking_uri(tmp_path), study, tmp_path, "optuna")
+        tracker.start_study_run("test", study, "fingerprint")
         data = smoke_data
         if cfg.data.image_size != data.image_size:
-            from colorize.data import load_embedded
+            from colorize.datasets import DatasetSpec, load_dataset
 
-            data = load_embedded(cfg.data.image_size, 2, seed=0)
-        return TrialRunner(
-            cfg, spec, profile, data, tracker, "optuna", tmp_path / "models"
-        ), tracker
+            data = load_dataset(DatasetSpec(image_size=cfg.data.image_size, crops_per_photo=2))
+        return TrialRunner(cfg, spec, profile, data, tracker, tmp_path / "models"), tracker
 
     return make
 

@@ -7,7 +7,8 @@ import pytest
 from skimage import color
 
 from colorize import lab
-from colorize.data import convert_rgb_batch, random_crops
+from colorize.datasets.augment import random_crops
+from colorize.lab import convert_rgb_batch
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ def test_every_search_space_combination_builds_and_trains_a_step(kernel_size, pa
     fitted.run_eagerly = True  # one step: tracing a graph would cost 3 s; fits elsewhere use one
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
-    y = rng.integers(-64, 64, (2, 32, 32, 2), dtype=np.int8)
+    y = rng.integers(-64, 64, (2, 32, 32, 3), dtype=np.int8)  # a, b and the accuracy label
+    y[..., 2] = y[..., 1] > y[..., 0]
     loss = fitted.train_on_batch(x, y, return_dict=True)["loss"]
     assert np.isfinite(loss)
 
@@ -65,7 +66,8 @@ def test_unet_has_skip_connections_and_matches_target_shape():
     fitted.run_eagerly = True
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
-    y = rng.integers(-64, 64, (2, 32, 32, 2), dtype=np.int8)
+    y = rng.integers(-64, 64, (2, 32, 32, 3), dtype=np.int8)
+    y[..., 2] = y[..., 1] > y[..., 0]
     assert np.isfinite(fitted.train_on_batch(x, y, return_dict=True)["loss"])
 
 

@@ -19,8 +19,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from experiments import report
 from experiments.errors import USAGE_EXIT
+from experiments.report import __main__ as report
+from experiments.report.overview import overview_items
+from tests.studies_helpers import copy_stores
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 needs_poppler = pytest.mark.skipif(
@@ -121,30 +123,30 @@ def test_report_pages_render_and_are_not_blank(optimizer_report, tmp_path):
 
 
 @needs_poppler
-def test_verdict_sentence_follows_the_stored_accuracies(optimizer_runs, optimizer_report):
+def test_one_seed_per_optimizer_is_inconclusive_with_the_stored_gap(
+    optimizer_runs, optimizer_report
+):
     accuracy = {
-        run.data.params["optimizer"]: run.data.metrics["best_val_accuracy"]
+        run.data.params["optimizer"]: 100 * run.data.metrics["best_val_accuracy"]
         for run in stored_trials(optimizer_runs, "optimizers")
     }
-    reproduced = (
-        max(accuracy, key=accuracy.get) == "adamax"
-        and min(accuracy, key=accuracy.get) == "rmsprop"
-    )
     text = " ".join(pdf_text(optimizer_report / "reports" / "optimizers.pdf").split())
-    expected = "reproduced on this data" if reproduced else "did not reproduce on this data"
     assert (
-        f"The paper's ordering {'' if reproduced else '(highest Adamax, lowest RMSprop) '}" in text
+        "Adamax reaches a higher validation accuracy than RMSprop (paper: about 5 points "
+        "higher): inconclusive." in text
     )
-    assert expected in text
+    gap = accuracy["adamax"] - accuracy["rmsprop"]
+    assert f"Adamax minus RMSprop mean validation accuracy: {gap:+.2f} points" in text
+    assert "fewer than 3" in text
 
 
 def test_first_page_says_what_was_run(optimizer_runs, optimizer_report):
-    from experiments.report_store import load_study_records
+    from experiments.report.store import load_study_records
 
     stored = load_study_records("optimizers", str(optimizer_runs))
-    items = dict(report.overview_items(stored, ""))
+    items = dict(overview_items(stored, ""))
     assert items["Trials"].startswith("complete: 3 of 3 trials: 3 finished, 0 pruned, 0 failed")
-    assert "12 photos" in items["Dataset"] and "32x32" in items["Dataset"]
+    assert "12 photos" in items["Dataset"] and "16x16" in items["Dataset"]
     assert items["Profile"] == "smoke"
     assert "optuna" in items["Engine"] and "grid" in items["Engine"]
     assert "keras" in items["Packages"] and "optuna" in items["Packages"]
@@ -171,7 +173,7 @@ def test_partial_study_is_reported_as_partial(optimizer_runs, tmp_path):
     from mlflow.tracking import MlflowClient
 
     runs_dir = tmp_path / "runs"
-    shutil.copytree(optimizer_runs, runs_dir)
+    copy_stores(optimizer_runs, runs_dir)
     client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
     last = max(
         stored_trials(runs_dir, "optimizers"), key=lambda r: int(r.data.tags["colorize.trial"])
@@ -267,7 +269,9 @@ def test_epoch_report_sets_each_budget_beside_the_paper(tmp_path):
         assert row["overfit_trials"] == int(curve[-1] > min(curve) * 1.05)
         assert math.isclose(row["last_val_loss_mean"], curve[-1], rel_tol=1e-9)
     text = " ".join(pdf_text(reports_dir / "epochs.pdf").split())
-    assert "Of the paper's three epoch findings" in text
+    for finding in ("100 epochs underfit", "500 epochs gave the lowest validation loss",
+                    "validation loss rose after its lowest epoch at 600 and 1000"):  # fmt: skip
+        assert f"{finding}" in text and "inconclusive" in text  # one seed: no test can decide
     for finding in ("underfit", "best (lowest val. loss)", "val. loss rose"):
         assert finding in text
 

@@ -42,7 +42,10 @@ def test_study_runs_every_optimizer_and_logs_each_trial(optimizers_study):
         assert attrs["mlflow_run_id"] == run_id
     for metric in ("psnr", "ssim", "delta_e2000", "ab_auc", "colorfulness_pred"):
         assert children[f"metrics.{metric}"].notna().all(), metric
-    assert "trials table" in result.stdout and "mlflow ui --backend-store-uri" in result.stdout
+    assert "trials table" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"browse the runs: python -m experiments.ui runs_dir={runs_dir}"
+    )
     assert (runs_dir / "optimizers-optuna-trials.csv").exists()
     assert not native_log_lines(result.stderr)
 
@@ -80,9 +83,23 @@ def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embe
     "args,message",
     [
         (["study=nope"], "unknown study 'nope'"),
-        (["trainer.optimizer=foo"], "trainer.optimizer=foo is not allowed; allowed: adamax"),
-        (["trainer.epochs=abc"], "trainer.epochs"),
-        (["trainer.epochs=0"], "trainer.epochs=0 is out of range"),
+        (
+            ["study=epochs", "trainer.optimizer=foo"],
+            "trainer.optimizer=foo is not allowed; allowed: adamax",
+        ),
+        (["trainer.epochs=abc"], "trainer.epochs=abc is not an integer"),
+        (["trainer.epochs=0"], "trainer.epochs=0 is out of range; allowed: 1 to 100000"),
+        (["trainer.mixed_precision=maybe"], "trainer.mixed_precision=maybe is not true or false"),
+        (["data.val_photos=11"], "data.val_photos=11 leaves no training photo"),
+        (
+            ["data.source=flickr"],
+            "data.source=flickr is not allowed; allowed: embedded, landscapes",
+        ),
+        (
+            ["study=optimizers", "trainer.optimizer=adam"],
+            "trainer.optimizer is searched by study optimizers",
+        ),
+        (["name=my study"], "name=my study is not allowed"),
         (["trainer.epoch=3"], "unknown key 'trainer.epoch' (did you mean trainer.epochs?)"),
         (["profile=huge"], "unknown profile 'huge'"),
         (["tuner=sklearn"], "tuner=sklearn is not allowed"),
@@ -99,7 +116,7 @@ def test_user_mistakes_exit_2_with_one_line(args, message, tmp_path):
     assert message in lines[0]
 
 
-def test_missing_training_folder_is_a_one_line_error(tmp_path):
+def test_missing_training_or_test_folder_is_a_one_line_error_before_any_work(tmp_path):
     result = run_cli("profile=smoke", f"runs_dir={tmp_path}", f"data.train_dir={tmp_path}/none")
     assert result.returncode == 2
     assert (
@@ -107,6 +124,10 @@ def test_missing_training_folder_is_a_one_line_error(tmp_path):
         == f"error: training folder not found: {tmp_path}/none"
     )
     assert "Traceback" not in result.stderr
+    result = run_cli("profile=smoke", f"runs_dir={tmp_path}", f"data.test_dir={tmp_path}/none")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: data.test_dir: test folder not found: {tmp_path}/none"
+    assert not (tmp_path / "optuna.db").exists()  # refused before the first trial
 
 
 def test_help_lists_studies_profiles_and_keys():
@@ -123,8 +144,12 @@ def test_help_lists_studies_profiles_and_keys():
         "trainer.optimizer",
         "data.train_dir",
         "runs_dir",
+        "data.source=embedded; one of embedded, landscapes",
     ):
         assert word in result.stdout, word
+    # each key shows its value at the default profile and the other profiles' where they differ
+    assert "  data.image_size=64 (profile paper 256, smoke 16)" in result.stdout
+    assert "  trainer.epochs=20 (profile paper 500, smoke 2)" in result.stdout
 
 
 def test_cfg_prints_the_resolved_config_without_running(tmp_path):
@@ -136,9 +161,11 @@ def test_cfg_prints_the_resolved_config_without_running(tmp_path):
         f"runs_dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr
-    assert "learning_rate: 0.01" in result.stdout and "image_size: 32" in result.stdout
+    assert "learning_rate: 0.01" in result.stdout and "image_size: 16" in result.stdout
     assert "optimizer: adamax" in result.stdout  # the epochs study fixes the optimizer
     assert not (tmp_path / "optuna.db").exists()
+    fixed = run_cli("study=epochs", "profile=smoke", "trainer.optimizer=adam", "--cfg")
+    assert "optimizer: adam\n" in fixed.stdout  # an override of a fixed value wins
 
 
 def test_best_model_colorizes_the_test_folder_into_results(optimizers_study, tmp_path):
@@ -158,12 +185,13 @@ def test_best_model_colorizes_the_test_folder_into_results(optimizers_study, tmp
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    out = tmp_path / "results" / "optimizers" / "gray.png"
+    out = runs_dir / "results" / "optimizers" / "gray.png"  # under runs_dir, not the cwd
     assert out.exists() and Image.open(out).size == (70, 50)
+    assert not (tmp_path / "results").exists()
 
 
 def test_dataset_is_converted_once_into_the_runs_cache(optimizers_study):
     runs_dir, _ = optimizers_study
     entries = [p for p in (runs_dir / "cache").iterdir() if p.is_dir()]
-    assert len(entries) == 1 and entries[0].name.startswith("embedded-32-")
+    assert len(entries) == 1 and entries[0].name.startswith("embedded-16-")
     assert (entries[0] / "meta.json").exists() and (entries[0] / "train_l.npy").exists()

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from colorize import lab
+from colorize.choices import resolve_optimizer
 from colorize.metrics import ab_error_auc, colorfulness, colorization_metrics
 from colorize.model import build_model
 from colorize.predict import predict_lab
@@ -10,7 +11,6 @@ from colorize.train import (
     compact_input_model,
     compile_model,
     make_optimizer,
-    resolve_optimizer,
     train,
 )
 
@@ -34,15 +34,48 @@ def test_compact_batches_scaled_in_the_model_equal_the_float_path(smoke_data, l_
     fitted = compact_input_model(model, l_scaling)
     compile_model(fitted)
     l_uint8, ab_int8 = np.asarray(smoke_data.val_l[:4]), np.asarray(smoke_data.val_ab[:4])
+    label = np.asarray(smoke_data.val_label[:4])
     inputs = lab.scale_l(lab.decode_l(l_uint8), l_scaling)
     predicted = model.predict(inputs, verbose=0)
     assert np.allclose(fitted.predict(l_uint8, verbose=0), predicted, atol=1e-6)
-    # Loss and accuracy on int8 targets are those of the float targets a/b / 128.
+    # Loss on int8 targets is that of the float targets a/b / 128; accuracy uses the label.
     target = lab.ab_to_target(lab.decode_ab(ab_int8))
-    scores = fitted.evaluate(l_uint8, ab_int8, verbose=0, return_dict=True)
+    targets = np.concatenate([ab_int8, label.view(np.int8)], axis=-1)
+    scores = fitted.evaluate(l_uint8, targets, verbose=0, return_dict=True)
     assert np.isclose(scores["loss"], np.mean((predicted - target) ** 2), rtol=1e-4)
-    same_larger = np.argmax(predicted, -1) == np.argmax(target, -1)
+    same_larger = np.argmax(predicted, -1) == label[..., 0]
     assert np.isclose(scores["accuracy"], same_larger.mean(), atol=1e-6)
+
+
+def test_accuracy_labels_match_a_float64_reference_where_int8_rounding_does_not(
+    embedded_photos,
+):
+    """The paper's accuracy is the share of pixels whose predicted argmax over (a, b) is the
+    true one; the stored label must be the float64 truth's, which int8 a/b would flip."""
+    from skimage import color
+
+    from colorize.datasets.builder import convert
+
+    photos = [embedded_photos[name][:256, :256] for name in sorted(embedded_photos)]
+    photos = [p for p in photos if p.shape == (256, 256, 3)]
+    converted = convert(photos)
+    reference = [color.rgb2lab(p.astype(np.float64) / 255.0)[..., 1:] for p in photos]
+    exact = np.stack([lab.accuracy_label(ab) for ab in reference])
+    from_int8 = lab.accuracy_label(converted["ab"].astype(np.float64))
+    label_mismatch = np.mean(converted["label"] != exact)
+    int8_mismatch = np.mean(from_int8 != exact)
+    assert label_mismatch < 1e-4, label_mismatch  # float32 ties only
+    assert int8_mismatch > 100 * max(label_mismatch, 1e-6)  # what storing int8 labels would cost
+    # the metric itself, on a prediction that is the float64 truth: 100 % only with the label
+    predicted = np.concatenate(reference).reshape(len(photos), 256, 256, 2)
+    model_out = np.asarray(predicted / 128.0, np.float32)
+    targets = np.concatenate([converted["ab"], converted["label"].view(np.int8)], axis=-1)
+    import keras
+
+    from colorize.train import label_accuracy
+
+    got = float(keras.ops.mean(label_accuracy(targets, model_out)))
+    assert got > 1 - 1e-4
 
 
 def test_early_stopping_stops_and_restores_best_weights(smoke_data):
@@ -143,8 +176,8 @@ def test_fit_continues_from_a_checkpoint_of_the_float_input_model(smoke_data, tm
 
 def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, caplog):
     train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
-    model_file = tmp_path / "model.keras"
-    model_file.write_bytes(model_file.read_bytes()[:1000])  # as if cut off mid-write
+    (model_file,) = tmp_path.glob("model-*.keras")
+    model_file.write_bytes(model_file.read_bytes()[:1000])  # damaged after it was written
     result = train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
     assert result.resumed_from_epoch == 0
     assert "ignoring unreadable checkpoint" in caplog.text
@@ -162,3 +195,50 @@ def test_mixed_precision_trains_with_float32_weights(smoke_data):
         assert np.isfinite(result.history["val_loss"][0])
     finally:
         set_precision(False)
+
+
+CHECKPOINT_UNDER_A_FILE_SIZE_LIMIT = """
+import json, resource, signal, sys
+from pathlib import Path
+from colorize import checkpoint
+from colorize.model import build_model
+from colorize.train import compact_input_model, compile_model
+
+model = compact_input_model(build_model(image_size=16))
+compile_model(model)
+stopper = checkpoint.ResumableEarlyStopping(monitor="val_loss", restore_best_weights=True)
+stopper.set_model(model)
+stopper.on_train_begin()
+stopper.on_epoch_end(0, {"val_loss": 0.5})
+folder = Path(sys.argv[1])
+first = checkpoint.save(folder, model, 1, {"loss": [0.5]}, stopper, tag="A")
+size = (folder / "model-0001.keras").stat().st_size
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, as on a full disk
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+second = checkpoint.save(folder, model, 2, {"loss": [0.5, 0.4]}, stopper, tag="A")
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+loaded = checkpoint.load(folder, "A")
+print(json.dumps({"first": first, "second": second, "epochs": loaded.epochs_done,
+                  "other_tag": checkpoint.load(folder, "B") is None,
+                  "files": sorted(p.name for p in folder.iterdir())}))
+"""
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_the_previous_one_in_use(tmp_path):
+    """A full disk (here a file size limit) while saving: the save fails with a warning, the
+    previous checkpoint stays whole and is the one loaded; one of other settings never is."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", CHECKPOINT_UNDER_A_FILE_SIZE_LIMIT, str(tmp_path / "ckpt")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["first"] is True and found["second"] is False
+    assert found["epochs"] == 1 and found["other_tag"] is True
+    assert found["files"] == ["best-0001.npz", "model-0001.keras", "state.json"]
+    assert "checkpoint after epoch 2 not written" in result.stderr

@@ -3,9 +3,11 @@
 Everything comes from what `experiments.run` stored: the MLflow experiment named after the study
 (a parent run per engine and a child run per trial, with params, per-epoch metric histories, final
 metrics, tags and artifacts) and, for the Optuna engine, the Optuna study of the same name. Nothing
-is taken from memory, so a report can be rebuilt at any time.
+is taken from memory, so a report can be rebuilt at any time. A study whose trials ran with
+different settings (two fingerprints, or a setting that differs between trials outside its search
+space) is refused: one report never mixes them.
 
-This module imports neither Keras nor TensorFlow: building a report needs no deep-learning stack,
+This package imports neither Keras nor TensorFlow: building a report needs no deep-learning stack,
 and a user mistake must come back as one line, not after a page of TensorFlow start-up logging.
 """
 
@@ -20,34 +22,14 @@ from typing import Any
 
 import pandas as pd
 
+from experiments import records as r
 from experiments.errors import UsageError
-from experiments.stores import (  # noqa: F401  (re-exported for the report)
-    ENGINE_TAG,
-    ROLE_TAG,
-    STUDY_TAG,
-    TRIAL_TAG,
-    default_storage,
-    default_tracking_uri,
-)
+from experiments.stores import check_sqlite, default_storage, default_tracking_uri, sqlite_path
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
 HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
-FINAL_METRICS = (
-    "best_val_loss",
-    "best_val_accuracy",
-    "final_accuracy",
-    "psnr",
-    "ssim",
-    "delta_e2000",
-    "ab_auc",
-    "colorfulness_pred",
-    "colorfulness_true",
-    "best_epoch",
-    "epochs_run",
-    "num_params",
-)
-# Trial params shown as the study's fixed settings when every trial shares them.
+# Trial params shown as the study's fixed settings; one value each across a study's trials.
 SETTING_PARAMS = (
     "optimizer",
     "learning_rate",
@@ -61,14 +43,9 @@ SETTING_PARAMS = (
     "strides",
     "l_scaling",
     "crops_per_photo",
+    "image_size",
+    "profile",
 )
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a `sqlite:///...` URL, or None for any other kind of URL."""
-    if not url.startswith("sqlite:///"):
-        return None
-    return Path(url[len("sqlite:///") :])
 
 
 def quiet_libraries() -> None:
@@ -125,6 +102,11 @@ class StoredStudy:
     def tags(self) -> dict[str, str]:
         return self.parent["tags"]
 
+    @property
+    def definition(self) -> str:
+        """The study YAML it ran (its name, unless it was stored under `name=`)."""
+        return self.tags.get(r.DEFINITION_TAG) or self.params.get("definition") or self.name
+
     def count(self, state: str) -> int:
         return int((self.trials["state"] == state).sum()) if len(self.trials) else 0
 
@@ -137,9 +119,7 @@ class StoredStudy:
     def total(self) -> int:
         """Trials the study was to run in all: the recorded budget (a tag, where a resumed run
         updated it, else the first run's param), never fewer than the trials on record."""
-        recorded = parse_value(
-            self.tags.get("study.total_trials", self.params.get("total_trials"))
-        )
+        recorded = parse_value(self.tags.get(r.TOTAL_TRIALS_TAG, self.params.get("total_trials")))
         on_record = len(self.trials)
         return max(recorded, on_record) if isinstance(recorded, int) else on_record
 
@@ -162,6 +142,7 @@ def resolve_tracking_uri(runs_dir: str, tracking_uri: str | None) -> str:
         path = sqlite_path(tracking_uri)
         if path is not None and not path.is_file():
             raise UsageError(f"tracking_uri {tracking_uri}: no MLflow store at {path}")
+        check_sqlite(tracking_uri, "MLflow store")
         return tracking_uri
     folder = Path(runs_dir).expanduser()
     if not folder.is_dir():
@@ -172,19 +153,20 @@ def resolve_tracking_uri(runs_dir: str, tracking_uri: str | None) -> str:
     uri = default_tracking_uri(folder)
     if not sqlite_path(uri).is_file():
         raise UsageError(f"runs_dir {runs_dir} holds no MLflow store (no mlflow.db)")
+    check_sqlite(uri, "MLflow store")
     return uri
 
 
-def _client(tracking_uri: str):
+def client(tracking_uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri)
 
 
-def _search_all(client, experiment_id: str, filter_string: str) -> list:
+def _search_all(mlflow_client, experiment_id: str, filter_string: str) -> list:
     runs, token = [], None
     while True:
-        page = client.search_runs(
+        page = mlflow_client.search_runs(
             [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
         )
         runs.extend(page)
@@ -193,9 +175,9 @@ def _search_all(client, experiment_id: str, filter_string: str) -> list:
             return runs
 
 
-def _experiment(client, tracking_uri: str, study: str):
+def _experiment(mlflow_client, tracking_uri: str, study: str):
     try:
-        experiment = client.get_experiment_by_name(study)
+        experiment = mlflow_client.get_experiment_by_name(study)
     except Exception as error:  # unreachable server, broken database: several types
         first = (str(error).splitlines() or [type(error).__name__])[0]
         raise UsageError(f"tracking_uri {tracking_uri} cannot be read: {first[:200]}") from None
@@ -207,20 +189,20 @@ def _experiment(client, tracking_uri: str, study: str):
     return experiment
 
 
-def _parent_run(client, experiment_id: str, study: str, engine: str):
-    parents = _search_all(client, experiment_id, f"tags.`{ROLE_TAG}` = 'study'")
-    mine = [run for run in parents if run.data.tags.get(ENGINE_TAG) == engine]
+def _parent_run(mlflow_client, experiment_id: str, study: str, engine: str):
+    parents = _search_all(mlflow_client, experiment_id, f"tags.`{r.ROLE_TAG}` = '{r.ROLE_STUDY}'")
+    mine = [run for run in parents if run.data.tags.get(r.ENGINE_TAG) == engine]
     if not mine:
-        others = sorted({run.data.tags.get(ENGINE_TAG, "?") for run in parents})
+        others = sorted({run.data.tags.get(r.ENGINE_TAG, "?") for run in parents})
         hint = f"; it has runs of tuner={', '.join(others)}" if others else ""
         raise UsageError(f"study {study!r} has no tuner={engine} runs in this store{hint}")
     return max(mine, key=lambda run: run.info.start_time or 0)
 
 
-def _history(client, run_id: str) -> pd.DataFrame:
+def _history(mlflow_client, run_id: str) -> pd.DataFrame:
     columns = {}
     for key in HISTORY_KEYS:
-        points = client.get_metric_history(run_id, key)
+        points = mlflow_client.get_metric_history(run_id, key)
         columns[key] = pd.Series(
             {int(p.step): float(p.value) for p in sorted(points, key=lambda p: p.timestamp)},
             dtype=float,
@@ -230,26 +212,34 @@ def _history(client, run_id: str) -> pd.DataFrame:
     return frame.sort_index()
 
 
+def _seconds(run) -> float:
+    """The trial's own wall time (its tag), else its run's start to end."""
+    tagged = parse_value(run.data.tags.get(r.TRIAL_SECONDS_TAG, ""))
+    if isinstance(tagged, int | float):
+        return float(tagged)
+    start, end = run.info.start_time, run.info.end_time
+    return round((end - start) / 1000, 1) if start and end else math.nan
+
+
 def _trial_row(run, history: pd.DataFrame) -> dict[str, Any]:
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    state = tags.get("trial.state") or STATUS_TO_STATE.get(run.info.status, "RUNNING")
-    start, end = run.info.start_time, run.info.end_time
+    state = tags.get(r.TRIAL_STATE_TAG) or STATUS_TO_STATE.get(run.info.status, "RUNNING")
     row: dict[str, Any] = {
-        "number": int(tags[TRIAL_TAG]),
+        "number": int(tags[r.TRIAL_TAG]),
         "run_id": run.info.run_id,
         "state": state,
-        "fail_reason": tags.get("trial.fail_reason", "") if state == "FAIL" else "",
-        "start": start,
-        "seconds": round((end - start) / 1000, 1) if start and end else math.nan,
+        "fail_reason": tags.get(r.FAIL_REASON_TAG, "") if state == "FAIL" else "",
+        "start": run.info.start_time,
+        "seconds": _seconds(run),
+        "fingerprint": tags.get(r.FINGERPRINT_TAG, ""),
     }
     row.update({key: parse_value(value) for key, value in params.items()})
-    for key in FINAL_METRICS:
+    for key in r.TRIAL_METRICS:
         row[key] = metrics.get(key, math.nan)
-    early = tags.get("early_stopped")
-    row["early_stopped"] = {"True": True, "False": False}.get(early)
-    stopped_at = parse_value(tags.get("early_stopped_epoch", ""))
+    row["early_stopped"] = {"True": True, "False": False}.get(tags.get(r.EARLY_STOPPED_TAG))
+    stopped_at = parse_value(tags.get(r.EARLY_STOPPED_EPOCH_TAG, ""))
     row["early_stopped_epoch"] = stopped_at if isinstance(stopped_at, int) else math.nan
-    val_loss = history["val_loss"].dropna() if "val_loss" in history else pd.Series(dtype=float)
+    val_loss = history["val_loss"].dropna()
     row["epochs_logged"] = len(val_loss)
     row["lowest_val_loss"] = float(val_loss.min()) if len(val_loss) else math.nan
     row["last_val_loss"] = float(val_loss.iloc[-1]) if len(val_loss) else math.nan
@@ -258,14 +248,30 @@ def _trial_row(run, history: pd.DataFrame) -> dict[str, Any]:
     if math.isnan(row["best_val_loss"]):
         row["best_val_loss"] = row["lowest_val_loss"]
     best = row["best_epoch"]
-    accuracy = history["accuracy"] if "accuracy" in history else pd.Series(dtype=float)
-    val_accuracy = history["val_accuracy"] if "val_accuracy" in history else accuracy[:0]
-    row["train_accuracy"] = (
-        float(accuracy.get(int(best), math.nan)) if not math.isnan(best) else math.nan
-    )
-    if math.isnan(row["best_val_accuracy"]) and not math.isnan(best):
-        row["best_val_accuracy"] = float(val_accuracy.get(int(best), math.nan))
+    at_best = int(best) if not math.isnan(best) else None
+    row["train_accuracy"] = float(history["accuracy"].get(at_best, math.nan))
+    if math.isnan(row["best_val_accuracy"]):
+        row["best_val_accuracy"] = float(history["val_accuracy"].get(at_best, math.nan))
     return row
+
+
+def check_one_configuration(study: str, trials: pd.DataFrame, space: list[str]) -> None:
+    """Refuse trials of different settings: two fingerprints, or a setting outside the search
+    space that differs between trials (stores made before fingerprints existed)."""
+    prints = sorted({p for p in trials.get("fingerprint", pd.Series(dtype=str)) if p})
+    problems = []
+    if len(prints) > 1:
+        problems.append(f"{len(prints)} fingerprints ({', '.join(prints)})")
+    for name in SETTING_PARAMS:
+        if name in trials and name not in space:
+            found = sorted(trials[name].dropna().astype(str).unique())
+            if len(found) > 1:
+                problems.append(f"{name} {' vs '.join(found)}")
+    if problems:
+        raise UsageError(
+            f"study {study!r} holds trials of different settings ({'; '.join(problems)}); a "
+            "report never mixes them: rerun each setting as its own study with name=..."
+        )
 
 
 def _retried_numbers(optuna_study) -> set[int]:
@@ -280,18 +286,20 @@ def _open_optuna(study: str, candidates: list[str]) -> tuple[Any, str | None, st
     """(study, url, None) from the first candidate storage that holds it, else (None, None, why)."""
     import optuna
 
+    from experiments.stores import journal_path, open_optuna_storage
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     why = "no Optuna storage found"
     for url in candidates:
-        path = sqlite_path(url)
+        path = sqlite_path(url) or journal_path(url)
         if path is not None and not path.is_file():
             why = f"no Optuna storage at {path}"
             continue
         try:
-            return optuna.load_study(study_name=study, storage=url), url, None
+            return optuna.load_study(study_name=study, storage=open_optuna_storage(url)), url, None
         except KeyError:
             why = f"Optuna storage {url} has no study {study!r}"
-        except Exception as error:  # bad URL, unreachable server, missing driver
+        except Exception as error:  # bad URL, unreachable server, missing driver, damage
             first = (str(error).splitlines() or [type(error).__name__])[0]
             why = f"Optuna storage {url} cannot be read: {first[:200]}"
     return None, None, why
@@ -304,25 +312,20 @@ def load_study_records(
     engine: str = "optuna",
     storage: str | None = None,
 ) -> StoredStudy:
-    """Read study `study` of engine `engine` from its MLflow store (and Optuna storage).
-
-    Args:
-        study: the study's name (its MLflow experiment and Optuna study are named so).
-        runs_dir: the folder `experiments.run` wrote to (default stores live there).
-        tracking_uri: MLflow URI; None: `sqlite:///<runs_dir>/mlflow.db`.
-        engine: `optuna` or `keras_tuner`: which engine's runs to read.
-        storage: Optuna storage URL; None: `<runs_dir>/optuna.db`, else the one the run recorded.
+    """Read study `study` (its stored name) of engine `engine` from its stores.
 
     Raises:
-        UsageError: missing store, unknown study, no runs of that engine, no finished trial.
+        UsageError: missing or damaged store, unknown study, no runs of that engine, no finished
+            trial, or trials of different settings.
     """
     quiet_libraries()
     uri = resolve_tracking_uri(runs_dir, tracking_uri)
-    client = _client(uri)
-    experiment = _experiment(client, uri, study)
-    parent = _parent_run(client, experiment.experiment_id, study, engine)
+    mlflow_client = client(uri)
+    experiment = _experiment(mlflow_client, uri, study)
+    parent = _parent_run(mlflow_client, experiment.experiment_id, study, engine)
     parent_info = {
         "run_id": parent.info.run_id,
+        "experiment_id": experiment.experiment_id,
         "status": parent.info.status,
         "start": parent.info.start_time,
         "end": parent.info.end_time,
@@ -330,55 +333,41 @@ def load_study_records(
         "tags": dict(parent.data.tags),
     }
     runs = _search_all(
-        client,
+        mlflow_client,
         experiment.experiment_id,
-        f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`{ROLE_TAG}` = 'trial'",
+        f"tags.`{r.PARENT_RUN_TAG}` = '{parent.info.run_id}' and tags.`{r.ROLE_TAG}` = "
+        f"'{r.ROLE_TRIAL}'",
     )
     latest = {}
-    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
-        latest[int(run.data.tags[TRIAL_TAG])] = run  # a rerun trial number: keep the last run
+    for run in sorted(runs, key=lambda run: run.info.start_time or 0):
+        latest[int(run.data.tags[r.TRIAL_TAG])] = run  # a rerun trial number: keep the last run
 
     notes: list[str] = []
     optuna_study, storage_url = None, None
     if engine == "optuna":
-        candidates = [storage] if storage else []
-        if not storage:
-            folder = Path(runs_dir).expanduser()
-            candidates.append(default_storage(folder))
-            recorded = parent_info["params"].get("storage")
-            if recorded and recorded not in candidates:
-                candidates.append(recorded)
+        candidates = [storage] if storage else [default_storage(Path(runs_dir).expanduser())]
+        recorded = parent_info["params"].get("storage")
+        if not storage and recorded and recorded not in candidates:
+            candidates.append(recorded)
         optuna_study, storage_url, why = _open_optuna(study, candidates)
         if storage and optuna_study is None:
             raise UsageError(f"storage {storage}: {why}")
         if why:
             notes.append(f"Optuna figures left out: {why}.")
     retried = _retried_numbers(optuna_study) & set(latest)
-
     histories, rows = {}, []
     for number, run in sorted(latest.items()):
         if number in retried:
             continue
-        history = _history(client, run.info.run_id)
-        histories[number] = history
-        rows.append(_trial_row(run, history))
+        histories[number] = _history(mlflow_client, run.info.run_id)
+        rows.append(_trial_row(run, histories[number]))
     trials = pd.DataFrame(rows)
-    space = sorted(
-        {key.removeprefix("space.") for key in trials.columns if key.startswith("space.")}
-    )
+    space = sorted({k.removeprefix("space.") for k in trials.columns if k.startswith("space.")})
+    check_one_configuration(study, trials, space)
     stored = StoredStudy(
-        name=study,
-        engine=engine,
-        tracking_uri=uri,
-        storage_url=storage_url,
-        parent=parent_info,
-        trials=trials,
-        histories=histories,
-        space=space,
-        optuna_study=optuna_study,
-        notes=notes,
-        retried=len(retried),
-    )
+        study, engine, uri, storage_url, parent_info, trials, histories, space, optuna_study,
+        notes, len(retried),
+    )  # fmt: skip
     if stored.count("COMPLETE") == 0:
         words = {
             "COMPLETE": "finished",
@@ -398,6 +387,6 @@ def download_artifact(stored: StoredStudy, run_id: str, path: str, dst: Path) ->
     """A run's artifact downloaded into `dst`, or None when the store no longer has it."""
     dst.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(_client(stored.tracking_uri).download_artifacts(run_id, path, str(dst)))
+        return Path(client(stored.tracking_uri).download_artifacts(run_id, path, str(dst)))
     except Exception:  # moved or deleted artifact folder: the report says so instead
         return None

@@ -1,14 +1,15 @@
 """What the paper reports, as data, so the report can set our numbers beside it.
 
-Source: the paper's "Training and building the model" and "Results" sections
-(/work/shared/paper/000_e4b788cdfb7de88c.txt). The paper gives no table, only these statements;
+Source: the paper's "Training and building the model" and "Results" sections ("Coloring Black and
+White Images using Keras", St. Clair College). The paper gives no table, only these statements;
 nothing here is a number the paper does not print. Its "rmse" optimizer is RMSprop.
 """
 
 from __future__ import annotations
 
-# Display names, in the paper's order (its list: 'adamax', 'adam', 'rmse').
-OPTIMIZER_NAMES = {"adamax": "Adamax", "adam": "Adam", "rmsprop": "RMSprop", "rmse": "RMSprop"}
+from colorize.choices import OPTIMIZER_ALIASES, optimizer_display_name
+
+__all__ = ["OPTIMIZER_ALIASES", "optimizer_name", "summary_lines"]
 
 # "Adamax has the highest validation accuracy and RMSE had the lowest validation accuracy.
 #  The difference between both was nearly 5%."
@@ -49,7 +50,7 @@ ARCHITECTURE_FINDING = (
 
 def optimizer_name(name: str) -> str:
     """Display name of an optimizer ("adamax" -> "Adamax"); unknown names are returned as-is."""
-    return OPTIMIZER_NAMES.get(str(name).lower(), str(name))
+    return optimizer_display_name(name)
 
 
 def summary_lines() -> list[str]:
@@ -61,4 +62,5 @@ def summary_lines() -> list[str]:
         f"{FINAL_TRAIN_ACCURACY:.2f}% training accuracy.",
         "Epochs: 100 underfit; 500 gave the lowest validation loss; at 600 and 1000 the "
         "validation loss rose and did not come back down (it recommends fewer than 600).",
+        "Dataset: about 305 landscape photos at 256x256.",
     ]

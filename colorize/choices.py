@@ -1,0 +1,42 @@
+"""The names a setting may take, in one place: optimizers (with the paper's alias), networks,
+paddings, strides, kernel sizes and L scalings. Keras-free, so configuration checks, command-line
+help and the report read them without loading a deep-learning stack.
+
+To add an optimizer, add its Keras name here (and its display name); nothing else changes.
+"""
+
+from __future__ import annotations
+
+# Keras optimizer names (`keras.optimizers.get`) -> display name.
+OPTIMIZERS = {"adamax": "Adamax", "adam": "Adam", "rmsprop": "RMSprop"}
+# The paper calls RMSprop "rmse"; its settings can be rerun as written.
+OPTIMIZER_ALIASES = {"rmse": "rmsprop"}
+ARCHITECTURES = ("paper", "unet")
+PADDINGS = ("same", "valid")
+STRIDES = (1, 2)
+KERNEL_SIZES = (3, 5, 7)  # the paper's; any positive odd size builds
+L_SCALINGS = ("unit", "centered", "raw")
+DATA_SOURCES = ("embedded", "landscapes")  # a folder is `data.train_dir`
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """Every accepted spelling: the Keras names, then the aliases."""
+    return (*OPTIMIZERS, *OPTIMIZER_ALIASES)
+
+
+def resolve_optimizer(name: str) -> str:
+    """Canonical optimizer name; raises ValueError listing the allowed names."""
+    key = str(name).lower()
+    key = OPTIMIZER_ALIASES.get(key, key)
+    if key not in OPTIMIZERS:
+        allowed = ", ".join(
+            (*OPTIMIZERS, *(f"{alias} (= {to})" for alias, to in OPTIMIZER_ALIASES.items()))
+        )
+        raise ValueError(f"unknown optimizer {name!r}; allowed: {allowed}")
+    return key
+
+
+def optimizer_display_name(name: str) -> str:
+    """'adamax' -> 'Adamax', 'rmse' -> 'RMSprop'; unknown names are returned as they are."""
+    key = OPTIMIZER_ALIASES.get(str(name).lower(), str(name).lower())
+    return OPTIMIZERS.get(key, str(name))

@@ -1,0 +1,197 @@
+"""Datasets of photos in LAB: a folder of colour photos, the embedded default set, or the
+landscape wallpapers, each cut into seeded crops and held compactly (L as uint8, a/b as int8, and
+the exact accuracy label as uint8) with a manifest of every source photo (name, SHA-256, scene,
+split), so a run records exactly what it trained and validated on.
+
+Validation never sees a training scene: whole scenes, not crops, are split. Every source goes
+through the same builder (`builder.build`); `colorize.cache` stores its arrays on disk.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from colorize import images
+from colorize.datasets.builder import BuildSettings, build, check_split
+from colorize.datasets.photos import (
+    EMBEDDED_NAME,
+    DataError,
+    PhotoRef,
+    check_folder,
+    embedded_arrays,
+    embedded_photos,
+    folder_photos,
+    walk_images,
+)
+from colorize.datasets.sinks import MemorySink
+
+__all__ = [
+    "EMBEDDED_NAME",
+    "DataError",
+    "DatasetSpec",
+    "LabData",
+    "PhotoRef",
+    "check_folder",
+    "embedded_arrays",
+    "load_dataset",
+    "read_photos",
+    "source_photos",
+]
+SOURCES = ("embedded", "landscapes", "folder")
+
+
+@dataclass
+class LabData:
+    """Training and validation crops in compact LAB form.
+
+    Attributes:
+        train_l, val_l: uint8 L, shape (N, S, S, 1).
+        train_ab, val_ab: int8 a/b in LAB units, shape (N, S, S, 2).
+        train_label, val_label: uint8 (N, S, S, 1), 1 where the unrounded b > a (the paper's
+            accuracy label, exact where int8 a/b would tie).
+        manifest: one dict per source photo: file, sha256, scene, split, crops.
+        skipped: photo names by reason ("grayscale", "unreadable").
+    """
+
+    name: str
+    image_size: int
+    train_l: np.ndarray
+    train_ab: np.ndarray
+    train_label: np.ndarray
+    val_l: np.ndarray
+    val_ab: np.ndarray
+    val_label: np.ndarray
+    manifest: list[dict] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    upscaled: list[str] = field(default_factory=list)
+
+    @property
+    def num_photos(self) -> int:
+        return len(self.manifest)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Which photos and how they become crops.
+
+    Attributes:
+        source: "embedded", "landscapes" or "folder" (then `folder` is read).
+        val_photos: whole scenes held out for validation (embedded, landscapes); a folder holds
+            out `val_fraction` of its photos instead.
+    """
+
+    source: str = "embedded"
+    folder: str | None = None
+    image_size: int = 64
+    crops_per_photo: int = 12
+    val_photos: int = 3
+    val_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise DataError(f"unknown data source {self.source!r}; allowed: {', '.join(SOURCES)}")
+
+    @property
+    def name(self) -> str:
+        return str(Path(self.folder).expanduser()) if self.source == "folder" else self.source
+
+    @property
+    def settings(self) -> BuildSettings:
+        return BuildSettings(
+            image_size=self.image_size,
+            crops_per_photo=self.crops_per_photo,
+            seed=self.seed,
+            val_photos=None if self.source == "folder" else self.val_photos,
+            val_fraction=self.val_fraction,
+        )
+
+    @property
+    def what(self) -> str:
+        """The source as messages name it."""
+        return (
+            f"training folder {self.name}" if self.source == "folder" else f"the {self.name} set"
+        )
+
+
+def source_photos(spec: DatasetSpec) -> list[PhotoRef]:
+    """The photos the dataset is made of (not decoded), checked against the split settings.
+
+    Raises:
+        DataError: a missing or empty folder, missing landscape packages, or a split that
+            leaves no training (or validation) photo.
+    """
+    if spec.source == "folder":
+        folder = check_folder(spec.folder, "training")
+        refs = folder_photos(folder)
+        if not refs:
+            allowed = ", ".join(images.IMAGE_EXTENSIONS)
+            raise DataError(f"training folder {folder} holds no image files ({allowed})")
+    elif spec.source == "landscapes":
+        from colorize.datasets.landscapes import landscape_photos
+
+        refs = landscape_photos("train")
+    else:
+        refs = embedded_photos()
+    if spec.source != "folder":
+        check_split(len({ref.scene for ref in refs}), spec.settings, spec.what)
+    return refs
+
+
+def to_lab_data(spec: DatasetSpec, arrays: dict, built) -> LabData:
+    """A `LabData` of built arrays (`built`: a build's record of photos); a folder's photo
+    names become paths under it."""
+    skipped, upscaled = built.skipped, built.upscaled
+    if spec.source == "folder":
+        base = Path(spec.folder).expanduser()
+        skipped = {k: [str(base / name) for name in v] for k, v in skipped.items()}
+        upscaled = [str(base / name) for name in upscaled]
+    return LabData(
+        spec.name, spec.image_size, **arrays, manifest=built.manifest, skipped=skipped,
+        upscaled=upscaled,
+    )  # fmt: skip
+
+
+def load_dataset(spec: DatasetSpec) -> LabData:
+    """The dataset built in memory (studies use `colorize.cache.load_dataset_cached`)."""
+    refs = source_photos(spec)
+    with tempfile.TemporaryDirectory(prefix="colorize-build-") as work:
+        built = build(
+            refs, spec.settings, lambda rows: MemorySink(rows, spec.image_size), Path(work),
+            spec.what,
+        )  # fmt: skip
+    return to_lab_data(spec, built.arrays, built)
+
+
+def read_photos(
+    folder: str | Path, what: str = "input"
+) -> tuple[list[tuple[Path, np.ndarray]], list[str]]:
+    """Read every image of a folder (grayscale or colour) as RGB, skipping (with a warning)
+    what cannot be read.
+
+    Returns:
+        The (path, RGB uint8) pairs, and the unreadable files skipped.
+    """
+    from tqdm.auto import tqdm
+
+    path = check_folder(folder, what)
+    files, _ = walk_images(path)
+    if not files:
+        allowed = ", ".join(images.IMAGE_EXTENSIONS)
+        raise DataError(f"{what} folder {path} holds no image files ({allowed})")
+    photos, unreadable = [], []
+    for file in tqdm(files, desc=f"reading {what}", unit="photo", leave=False, disable=None):
+        try:
+            photos.append((file, images.read_rgb(file)))
+        except images.UnreadableImage as error:
+            import logging
+
+            logging.getLogger(__name__).warning("skipped unreadable image %s", error)
+            unreadable.append(str(file))
+    if not photos:
+        raise DataError(f"{what} folder {path} holds no readable image")
+    return photos, unreadable

@@ -1,0 +1,63 @@
+"""A study's photos, from its configuration: the dataset's content key (cheap: no photo is
+decoded), the dataset itself (converted once into the cache under runs_dir), and the test folder.
+Data problems are the user's: each becomes a one-line `UsageError`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from colorize.datasets import DataError, DatasetSpec
+from experiments.config import RunConfig, data_source
+from experiments.errors import UsageError
+
+
+def dataset_spec(cfg: RunConfig) -> DatasetSpec:
+    return DatasetSpec(
+        source=data_source(cfg),
+        folder=cfg.data.train_dir,
+        image_size=cfg.data.image_size,
+        crops_per_photo=cfg.data.crops_per_photo,
+        val_photos=cfg.data.val_photos,
+        val_fraction=cfg.data.val_fraction,
+        seed=cfg.data.split_seed,
+    )
+
+
+class StudyData:
+    """The study's dataset: listed (and keyed) once, built or read from the cache on `load`."""
+
+    def __init__(self, cfg: RunConfig):
+        from colorize.cache import dataset_key
+        from colorize.datasets import source_photos
+
+        self.cfg, self.spec = cfg, dataset_spec(cfg)
+        try:
+            self.refs = source_photos(self.spec)
+            self.key = dataset_key(self.spec, self.refs)[0]
+        except DataError as error:
+            raise UsageError(str(error)) from None
+
+    def load(self):
+        """The dataset, converted to LAB once and memory-mapped from `<runs_dir>/cache`."""
+        from colorize.cache import load_dataset_cached
+
+        cache = Path(self.cfg.runs_dir).expanduser() / "cache"
+        try:
+            return load_dataset_cached(cache, self.spec, refs=self.refs)
+        except DataError as error:
+            raise UsageError(str(error)) from None
+
+
+def check_test_dir(cfg: RunConfig) -> None:
+    """A `data.test_dir` that cannot be read is refused before the first trial."""
+    if not cfg.data.test_dir:
+        return
+    from colorize.datasets import check_folder
+    from colorize.datasets.photos import walk_images
+
+    try:
+        folder = check_folder(cfg.data.test_dir, "test")
+    except DataError as error:
+        raise UsageError(f"data.test_dir: {error}") from None
+    if not walk_images(folder)[0]:
+        raise UsageError(f"data.test_dir: test folder {folder} holds no image files")

@@ -1,0 +1,94 @@
+"""Search engines behind one interface: each chooses trial values and keeps its own state, and
+runs every trial through the shared `TrialRunner` (so the MLflow records are the same).
+
+To add an engine, write a module here with an `Engine` subclass and add it to `ENGINES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the configuration imports the engine names from here
+    from experiments.config import RunConfig
+    from experiments.fingerprint import Fingerprint
+    from experiments.space import StudySpec
+
+# name -> "module:class"; imported only when chosen (Keras Tuner is slow to import).
+ENGINES = {
+    "optuna": "experiments.engines.optuna_engine:OptunaEngine",
+    "keras_tuner": "experiments.engines.keras_tuner_engine:KerasTunerEngine",
+}
+
+# Called after each trial ends: (trials done, best as (number, value) or None, settled numbers).
+TrialEnd = Callable[[int, tuple[int, float] | None, set[int]], None]
+
+
+@dataclass
+class Outcome:
+    """What a study run left: the trials table, the best trial, and what is still unfinished.
+
+    Attributes:
+        rows: one dict per trial (number, state, value, params_*, ...).
+        best: (trial number, MLflow run id) of the best finished trial, or None.
+        still_running: one sentence per trial still running elsewhere (not finished: the study
+            is not complete while this is non-empty).
+        notes: what the engine wants the user to know (e.g. an exhausted search space).
+    """
+
+    rows: list[dict]
+    best: tuple[int, str | None] | None
+    still_running: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine(ABC):
+    """One study's search, stored where the engine keeps it."""
+
+    name: str = ""
+
+    def __init__(self, cfg: RunConfig, spec: StudySpec, study: str, runs_dir: Path):
+        self.cfg, self.spec, self.study, self.runs_dir = cfg, spec, study, runs_dir
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the engine keeps the study (a storage URL or a folder), for the records."""
+
+    @abstractmethod
+    def stored_fingerprint(self) -> tuple[bool, dict[str, Any] | None, dict | None]:
+        """(the study exists, its fingerprint values or None for one made before fingerprints,
+        its recorded environment), read without creating anything."""
+
+    @abstractmethod
+    def open(self, fingerprint: Fingerprint, environment: dict[str, str]) -> None:
+        """Create or load the study, recording the fingerprint (adopting an older study)."""
+
+    @abstractmethod
+    def recover(self, tracker) -> None:
+        """Settle what a killed or interrupted earlier run left behind, before any new trial:
+        unfinished trials are queued again, and their MLflow runs (`tracker`) closed."""
+
+    @abstractmethod
+    def done(self) -> int:
+        """Trials that count as done towards the total."""
+
+    @abstractmethod
+    def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
+        """Run trials until the study's total is reached (across restarts)."""
+
+
+def make_engine(cfg: RunConfig, spec: StudySpec, study: str, runs_dir: Path) -> Engine:
+    module, _, name = ENGINES[cfg.tuner].partition(":")
+    return getattr(importlib.import_module(module), name)(cfg, spec, study, runs_dir)
+
+
+def best_of(rows: list[dict], direction: str) -> dict | None:
+    """The finished row with the best value (ties: the lowest trial number)."""
+    complete = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
+    sign = 1 if direction == "minimize" else -1
+    return min(complete, key=lambda r: (sign * r["value"], r["number"]), default=None)

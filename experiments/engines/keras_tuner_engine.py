@@ -1,0 +1,183 @@
+"""The Keras Tuner engine: the same study YAML and the same MLflow records, with keras-tuner
+choosing values. Its project lives under `<runs_dir>/keras_tuner/<study>` and resumes; a trial a
+killed run left unfinished is run again by Keras Tuner itself on the next start.
+
+Samplers map to oracles: grid -> `ResumableGridOracle` (every grid point once, in order;
+keras-tuner's own GridSearch does not resume a half-finished grid), random -> RandomSearch,
+tpe -> BayesianOptimization. Keras Tuner prunes nothing: a study's pruner is not used (said at
+the start), and a `hyperband` pruner is refused, since Hyperband would hand trials epoch budgets
+and parent checkpoints that this harness does not take.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+
+import keras_tuner as kt
+
+from experiments.engines import Engine, Outcome, TrialEnd, best_of
+from experiments.errors import UsageError
+from experiments.objective import TrialFailed, TrialRunner
+
+FINGERPRINT_FILE = "fingerprint.json"
+log = logging.getLogger(__name__)
+
+
+class ResumableGridOracle(kt.Oracle):
+    """Visits every grid point exactly once; what was tried is saved with the oracle, so a rerun
+    continues with the points left."""
+
+    def __init__(self, grid: dict[str, list], **kwargs):
+        super().__init__(**kwargs)
+        self.grid = grid
+
+    def populate_space(self, trial_id):
+        names = list(self.grid)
+        for combination in itertools.product(*(self.grid[name] for name in names)):
+            values = dict(zip(names, combination, strict=True))
+            digest = self._compute_values_hash(values)
+            if digest not in self._tried_so_far:
+                self._tried_so_far.add(digest)
+                return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
+        return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+
+
+def declare_space(hp: kt.HyperParameters, spec) -> None:
+    for name, param in spec.space.items():
+        if param.choices is not None:
+            hp.Choice(name, param.choices)
+        elif param.is_int:
+            hp.Int(name, param.low, param.high, step=param.step or 1)
+        else:
+            hp.Float(name, param.low, param.high, sampling="log" if param.log else "linear")
+
+
+def make_oracle(spec, total: int) -> kt.Oracle:
+    hp = kt.HyperParameters()
+    declare_space(hp, spec)
+    common = {
+        "objective": kt.Objective("score", "min" if spec.direction == "minimize" else "max"),
+        "hyperparameters": hp,
+        "seed": spec.sampler.get("seed"),
+        "max_consecutive_failed_trials": max(3, total),  # failed trials must not end the study
+    }
+    if spec.is_grid:
+        return ResumableGridOracle(spec.grid(), max_trials=total, **common)
+    if spec.sampler["type"] == "tpe":
+        return kt.oracles.BayesianOptimizationOracle(max_trials=total, **common)
+    return kt.oracles.RandomSearchOracle(max_trials=total, **common)
+
+
+class StudyTuner(kt.Tuner):
+    """Runs each keras-tuner trial through the shared TrialRunner (no hypermodel needed)."""
+
+    def __init__(self, runner: TrialRunner, on_trial_end, **kwargs):
+        super().__init__(oracle=kwargs.pop("oracle"), hypermodel=None, **kwargs)
+        self.runner, self.report_trial_end = runner, on_trial_end
+
+    def run_trial(self, trial, *args, **kwargs):
+        params = dict(trial.hyperparameters.values)
+        try:
+            record = self.runner.run(int(trial.trial_id), params)
+        except TrialFailed as error:
+            self.report_trial_end()
+            # keras-tuner retries "invalid" trials; a failed one must not be retried.
+            raise kt.errors.FailedTrialError(str(error)) from None
+        self.report_trial_end()
+        return {"score": record.value}
+
+    def save_model(self, trial_id, model, step=0):  # models are saved by the runner
+        pass
+
+
+def trial_rows(oracle: kt.Oracle) -> list[dict]:
+    rows = []
+    for trial_id, trial in sorted(oracle.trials.items()):
+        rows.append(
+            {
+                "number": int(trial_id),
+                "state": {"COMPLETED": "COMPLETE", "FAILED": "FAIL"}.get(
+                    trial.status, trial.status
+                ),
+                "value": trial.score,
+                **{f"params_{k}": v for k, v in trial.hyperparameters.values.items()},
+            }
+        )
+    return rows
+
+
+class KerasTunerEngine(Engine):
+    name = "keras_tuner"
+
+    def __init__(self, cfg, spec, study, runs_dir):
+        super().__init__(cfg, spec, study, runs_dir)
+        if spec.pruner["type"] == "hyperband":
+            raise UsageError(
+                f"tuner=keras_tuner cannot run study {spec.name}: its hyperband pruner would "
+                "need Keras Tuner's Hyperband, whose trials resume other trials' checkpoints; "
+                "run it with tuner=optuna"
+            )
+        if cfg.workers > 1:
+            raise UsageError("workers>1 needs tuner=optuna (Keras Tuner runs one process)")
+        self.project = runs_dir / "keras_tuner" / study
+
+    @property
+    def location(self) -> str:
+        return str(self.project)
+
+    def stored_fingerprint(self):
+        path = self.project / FINGERPRINT_FILE
+        if not self.project.is_dir():
+            return False, None, None
+        if not path.is_file():
+            return True, None, None
+        stored = json.loads(path.read_text())
+        return True, stored.get("values"), stored.get("environment")
+
+    def open(self, fingerprint, environment) -> None:
+        self.project.mkdir(parents=True, exist_ok=True)
+        record = {"values": fingerprint.values, "environment": environment}
+        (self.project / FINGERPRINT_FILE).write_text(json.dumps(record, indent=1))
+        if self.spec.pruner["type"] != "none":
+            log.warning(
+                "tuner=keras_tuner prunes nothing: study %s's %s pruner is not used",
+                self.spec.name,
+                self.spec.pruner["type"],
+            )
+
+    def recover(self, tracker) -> None:
+        # One process runs a Keras Tuner study: a trial run still open is from a killed run.
+        # Keras Tuner reruns that trial under the same number; its old run is closed here.
+        tracker.close_open_trial_runs("its worker stopped during the trial")
+
+    def done(self) -> int:
+        done = 0
+        for path in self.project.glob("trial_*/trial.json"):
+            status = json.loads(path.read_text()).get("status")
+            done += status in ("COMPLETED", "FAILED", "INVALID", "STOPPED")
+        return done
+
+    def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
+        def report() -> None:
+            rows = trial_rows(tuner.oracle)
+            settled = {r["number"] for r in rows if r["state"] in ("COMPLETE", "FAIL")}
+            best = best_of(rows, self.spec.direction)
+            on_trial_end(len(settled), (best["number"], best["value"]) if best else None, settled)
+
+        tuner = StudyTuner(
+            runner,
+            report,
+            oracle=make_oracle(self.spec, total),
+            directory=str(self.project.parent),
+            project_name=self.project.name,
+            overwrite=False,
+        )
+        tuner.search()
+        rows = trial_rows(tuner.oracle)
+        best = best_of(rows, self.spec.direction)
+        if best is None:
+            return Outcome(rows, None)
+        run_id = runner.tracker.trial_run_id(best["number"], self.name)
+        return Outcome(rows, (best["number"], run_id))

@@ -1,0 +1,325 @@
+"""The Optuna engine: a study in an Optuna storage (SQLite under runs_dir by default), resumable.
+
+Every trial records its worker (`experiments.liveness`). A rerun fails and retries, with the same
+values and from its last epoch checkpoint, every RUNNING trial whose worker is gone: at once when
+that worker ran on this host, after the heartbeat's grace period when it ran on another. Trials
+still running in live workers are waited for (with a countdown for other hosts), so a study ends
+only when every trial has ended, or says which are still running where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from colorize.locks import exclusive
+from experiments import liveness, records
+from experiments.engines import Engine, Outcome, TrialEnd, best_of
+from experiments.engines.optuna_trials import (
+    DUPLICATE_LIMIT,
+    DuplicateTrial,
+    SurplusTrial,
+    heartbeat_ages,
+    is_duplicate,
+    is_surplus,
+    rows_of,
+    settled_trials,
+    unseen_values,
+)
+from experiments.objective import TrialFailed
+from experiments.sampling import make_pruner, make_sampler, suggest
+from experiments.stores import default_storage, has_heartbeats, open_optuna_storage, sqlite_path
+from experiments.workers import worker_index
+
+MAX_RETRY = 3
+POLL_SECONDS = 2.0
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+class RetryOnce:
+    """Queues a failed trial again with the same values (up to MAX_RETRY times), once however
+    many workers fail it: SQLite does not lock rows, so two workers failing one trial at the
+    same moment both succeed; they take turns here, and the second finds the retry queued."""
+
+    def __init__(self, sqlite_file: Path | None):
+        self.inner = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        self.lock = (
+            sqlite_file.with_name(f".{sqlite_file.name}.retry.lock") if sqlite_file else None
+        )
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        with exclusive(self.lock) if self.lock else contextlib.nullcontext():
+            for other in study.get_trials(deepcopy=False):
+                if trial.number in other.system_attrs.get("retry_history", []):
+                    return
+            self.inner(study, trial)
+
+
+class OptunaEngine(Engine):
+    name = "optuna"
+
+    def __init__(self, cfg, spec, study, runs_dir):
+        super().__init__(cfg, spec, study, runs_dir)
+        self.url = cfg.storage or default_storage(runs_dir)
+        self.retry = RetryOnce(sqlite_path(self.url))
+        self.storage = open_optuna_storage(self.url, cfg.heartbeat, self.retry)
+        self.heartbeats = has_heartbeats(self.storage)
+        self.grace = 3 * cfg.heartbeat
+        self.study_obj: optuna.Study | None = None
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def stored_fingerprint(self):
+        try:
+            existing = optuna.load_study(study_name=self.study, storage=self.storage)
+        except KeyError:
+            return False, None, None
+        attrs = existing.user_attrs
+        return True, attrs.get(records.FINGERPRINT_ATTR), attrs.get(records.ENVIRONMENT_ATTR)
+
+    def open(self, fingerprint, environment) -> None:
+        spec = self.spec
+        study = optuna.create_study(
+            study_name=self.study,
+            storage=self.storage,
+            load_if_exists=True,
+            pruner=make_pruner(spec),
+            direction=spec.direction,
+        )
+        study.set_user_attr(records.FINGERPRINT_ATTR, fingerprint.values)
+        study.set_user_attr(records.ENVIRONMENT_ATTR, environment)
+        # Each start of a study (and each extra local worker) samples with its own seed.
+        start = int(study.user_attrs.get(records.STARTS_ATTR, 0))
+        worker = worker_index()
+        if worker == 0:
+            study.set_user_attr(records.STARTS_ATTR, start + 1)
+        study.sampler = make_sampler(spec, start=start * 64 + worker)
+        if spec.is_grid and not study.user_attrs.get("grid_enqueued"):
+            study.set_user_attr("grid_enqueued", True)
+            names = list(spec.grid())
+            for values in itertools.product(*spec.grid().values()):
+                study.enqueue_trial(dict(zip(names, values, strict=True)), skip_if_exists=True)
+        self.study_obj = study
+
+    # --- recovery --------------------------------------------------------------------------
+    def _fail_and_retry(self, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+        """Fail a RUNNING trial whose worker is gone and queue its retry (same values)."""
+        study = self.study_obj
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, records.FAIL_REASON_ATTR, reason)
+            if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                return False
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False  # another worker settled it first
+        self.retry(study, study._storage.get_trial(trial._trial_id))
+        return True
+
+    def _reclaim(self) -> list[optuna.trial.FrozenTrial]:
+        """Fail and retry trials whose worker is gone; return the RUNNING ones still alive or
+        not yet judged."""
+        study = self.study_obj
+        if self.heartbeats:
+            optuna.storages.fail_stale_trials(study)
+        ages = heartbeat_ages(self.storage, study._study_id) if self.heartbeats else {}
+        waiting = []
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = trial.user_attrs.get(liveness.WORKER_ATTR)
+            verdict = liveness.judge(worker)
+            unbeaten = trial._trial_id not in ages and worker is None
+            started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+            if verdict is liveness.Liveness.DEAD:
+                gone = f"its worker ({liveness.describe(worker)}) is gone"
+                self._fail_and_retry(trial, gone)
+            elif unbeaten and time.time() - started > self.grace:
+                self._fail_and_retry(trial, "its worker stopped before recording itself")
+            else:
+                waiting.append(trial)
+        return waiting
+
+    def recover(self, tracker) -> None:
+        study = self.study_obj
+        self._reclaim()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            if trial.user_attrs.get(records.INTERRUPTED_ATTR):  # stopped on purpose: once more
+                self.retry(study, trial)
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        for trial in trials.values():  # runs ended otherwise than their trials (a kill between)
+            run_id = trial.user_attrs.get(records.RUN_ID_ATTR)
+            if run_id and trial.state != TrialState.RUNNING:
+                why = f"its worker stopped during trial {trial.number}"
+                tracker.settle_trial_run(run_id, trial.state.name, why)
+        for run_id, number in tracker.open_trial_runs().items():  # runs no trial recorded
+            trial = trials.get(number)
+            if trial is None or trial.state != TrialState.RUNNING:
+                why = f"its worker stopped as trial {number} began"
+                tracker.end_trial_run(run_id, "FAIL", why)
+
+    # --- running ---------------------------------------------------------------------------
+    def done(self) -> int:
+        return len(settled_trials(self.study_obj))
+
+    def _remaining(self, total: int) -> int:
+        study = self.study_obj
+        trials = study.get_trials(deepcopy=False)
+        waiting = sum(t.state == TrialState.WAITING for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if self.spec.is_grid and study.sampler.is_exhausted(study) and not waiting:
+            return 0
+        return max(0, total - len(settled_trials(study)) - running)
+
+    def _objective(self, runner):
+        spec = self.spec
+
+        def objective(trial: optuna.Trial) -> float:
+            trial.set_user_attr(liveness.WORKER_ATTR, liveness.this_worker())
+            if is_surplus(trial, spec):
+                trial.set_user_attr(records.SURPLUS_ATTR, True)
+                raise SurplusTrial("the grid was already complete")
+            trial.set_user_attr(records.INTERRUPTED_ATTR, False)
+            trial.set_user_attr(records.FAIL_REASON_ATTR, "")  # a retry copies its original's
+            params = suggest(trial, spec)
+            if not spec.is_grid and is_duplicate(trial, params):
+                trial.set_user_attr(records.DUPLICATE_ATTR, True)
+                raise DuplicateTrial("these values were already run")
+            callbacks = []
+            if spec.pruner["type"] != "none":
+                from optuna_integration import KerasPruningCallback
+
+                callbacks.append(KerasPruningCallback(trial, spec.metric))
+            try:
+                record = runner.run(
+                    trial.number,
+                    params,
+                    callbacks,
+                    on_run_started=lambda run_id: trial.set_user_attr(records.RUN_ID_ATTR, run_id),
+                    on_pruned=optuna.TrialPruned,
+                )
+            except TrialFailed as error:
+                trial.set_user_attr(records.FAIL_REASON_ATTR, str(error))
+                raise
+            except KeyboardInterrupt:
+                trial.set_user_attr(records.INTERRUPTED_ATTR, True)
+                trial.set_user_attr(records.FAIL_REASON_ATTR, "interrupted")
+                raise
+            for key, value in record.tags.items():
+                trial.set_user_attr(key, value)
+            return record.value
+
+        return objective
+
+    def _wait_line(self, trials, ages: dict[int, float]) -> str:
+        parts = []
+        for trial in trials:
+            worker = trial.user_attrs.get(liveness.WORKER_ATTR)
+            where = liveness.describe(worker)
+            if liveness.judge(worker) is liveness.Liveness.ALIVE:
+                parts.append(f"trial {trial.number} runs in {where}")
+            elif trial._trial_id in ages:
+                left = max(0.0, self.grace - ages[trial._trial_id])
+                parts.append(
+                    f"trial {trial.number} runs in {where}: retried in {left:.0f} s unless "
+                    "its heartbeat resumes"
+                )
+            else:
+                parts.append(f"trial {trial.number} runs in {where}")
+        return "waiting: " + "; ".join(parts)
+
+    def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
+        study, spec = self.study_obj, self.spec
+        objective = self._objective(runner)
+        notes: list[str] = []
+
+        def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if trial.user_attrs.get(records.SURPLUS_ATTR) or trial.user_attrs.get(
+                records.DUPLICATE_ATTR
+            ):
+                return
+            settled = settled_trials(study)
+            best = best_of(rows_of(settled), spec.direction)
+            on_trial_end(
+                len(settled),
+                (best["number"], best["value"]) if best else None,
+                {t.number for t in settled},
+            )
+
+        logging.getLogger("optuna").setLevel(logging.ERROR)
+        duplicates, last_line = 0, 0.0
+        while True:
+            waiting = self._reclaim()
+            if self._remaining(total) > 0:
+                before = len(study.get_trials(deepcopy=False))
+                study.optimize(
+                    objective,
+                    n_trials=1,
+                    catch=(TrialFailed, SurplusTrial, DuplicateTrial),
+                    callbacks=[after],
+                )
+                newest = study.get_trials(deepcopy=False)[before:]
+                repeated = any(t.user_attrs.get(records.DUPLICATE_ATTR) for t in newest)
+                duplicates = duplicates + 1 if repeated else 0
+                if repeated:  # run unseen values next instead of the sampler's repeat
+                    fresh = unseen_values(study, spec, newest[-1].number)
+                    if fresh is None or duplicates >= DUPLICATE_LIMIT:
+                        notes.append(
+                            "the search space is exhausted: every combination of its values "
+                            "has been run"
+                        )
+                        break
+                    study.enqueue_trial(fresh)
+                continue
+            if not waiting:
+                break
+            blind = [
+                t
+                for t in waiting
+                if liveness.judge(t.user_attrs.get(liveness.WORKER_ATTR))
+                is not liveness.Liveness.ALIVE
+                and not self.heartbeats
+            ]
+            if blind:  # no heartbeat: a worker on another host cannot be judged from here
+                return self._outcome(
+                    notes,
+                    [
+                        f"trial {t.number} is still RUNNING in "
+                        f"{liveness.describe(t.user_attrs.get(liveness.WORKER_ATTR))}; storage "
+                        f"{self.url} has no heartbeats, so whether that worker is alive cannot "
+                        "be told from here"
+                        for t in blind
+                    ],
+                )
+            if time.monotonic() - last_line >= 5:
+                ages = heartbeat_ages(self.storage, study._study_id) if self.heartbeats else {}
+                from tqdm.auto import tqdm
+
+                tqdm.write(self._wait_line(waiting, ages))
+                last_line = time.monotonic()
+            time.sleep(POLL_SECONDS)
+        return self._outcome(notes, [])
+
+    def _outcome(self, notes: list[str], still_running: list[str]) -> Outcome:
+        trials = self.study_obj.get_trials(deepcopy=False)
+        shown = [
+            t
+            for t in trials
+            if not t.user_attrs.get(records.SURPLUS_ATTR)
+            and not t.user_attrs.get(records.DUPLICATE_ATTR)
+        ]
+        rows = rows_of(shown)
+        best = best_of(rows, self.spec.direction)
+        best_ref = None
+        if best is not None:
+            trial = next(t for t in trials if t.number == best["number"])
+            best_ref = (best["number"], trial.user_attrs.get(records.RUN_ID_ATTR))
+        return Outcome(rows, best_ref, still_running, notes)

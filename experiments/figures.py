@@ -1,0 +1,50 @@
+"""The figures each trial logs: its learning curve, and validation photos as gray input |
+predicted | truth. Drawn with matplotlib (Agg); the caller logs and then closes them."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def close(figure) -> None:
+    plt.close(figure)
+
+
+def learning_curve_figure(history: dict[str, list[float]], title: str):
+    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(9, 3.2))
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for axis, keys in (
+        (loss_axis, ("loss", "val_loss")),
+        (acc_axis, ("accuracy", "val_accuracy")),
+    ):
+        for key, style in zip(keys, ("-", "--"), strict=True):
+            if key in history:
+                axis.plot(epochs[: len(history[key])], history[key], style, label=key)
+        axis.legend()
+    loss_axis.set(xlabel="epoch", ylabel="MSE on a/b / 128", title=title)
+    acc_axis.set(xlabel="epoch", ylabel="accuracy (Keras)")
+    figure.tight_layout()
+    return figure
+
+
+def sample_grid_figure(gray: np.ndarray, predicted: np.ndarray, truth: np.ndarray, title: str):
+    """Rows of validation photos: gray input | predicted | truth (RGB in [0, 1])."""
+    rows = len(gray)
+    figure, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), squeeze=False)
+    for row in range(rows):
+        for column, (image, label) in enumerate(
+            ((gray[row], "gray input"), (predicted[row], "predicted"), (truth[row], "truth"))
+        ):
+            axis = axes[row][column]
+            axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(label, fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,102 @@
+"""The names of what a study records, shared by the writers (tracking, engines, study) and the
+readers (report, UI): MLflow tags, metrics and artifacts, Optuna attributes, and the objectives a
+study may optimize with the trial metric each reads. Imports nothing heavy, so readers start fast.
+
+To add a metric to every trial, compute it in `colorize.metrics`; to make it a study objective or
+a report column, add it to `OBJECTIVES` (and `METRIC_COLUMNS` in the report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- MLflow tags ---------------------------------------------------------------------------------
+ROLE_TAG = "colorize.role"  # "study" for the parent run, "trial" for each trial's run
+STUDY_TAG = "colorize.study"  # the stored study name (the study's own, or `name=`)
+DEFINITION_TAG = "colorize.definition"  # the study YAML it ran (studies/<definition>.yaml)
+TRIAL_TAG = "colorize.trial"  # the trial's number
+ENGINE_TAG = "colorize.engine"  # optuna or keras_tuner
+FINGERPRINT_TAG = "colorize.fingerprint"  # hash of the result-changing settings
+TRIAL_STATE_TAG = "trial.state"  # COMPLETE, PRUNED, FAIL (Optuna's words) or RUNNING
+FAIL_REASON_TAG = "trial.fail_reason"
+TRIAL_SECONDS_TAG = "trial.seconds"  # wall time of the trial itself (not of later logging)
+EARLY_STOPPED_TAG = "early_stopped"
+EARLY_STOPPED_EPOCH_TAG = "early_stopped_epoch"
+BEST_EPOCH_TAG = "best_epoch"
+RESUMED_FROM_TAG = "resumed_from_epoch"
+TOTAL_TRIALS_TAG = "study.total_trials"  # the budget of the latest (re)start
+BEST_MODEL_TRIAL_TAG = "best_model.trial"
+BEST_MODEL_URI_TAG = "best_model.uri"
+GIT_COMMIT_TAG = "git.commit"
+BACKEND_TAG = "keras.backend"
+VERSION_TAG_PREFIX = "version."
+HOST_TAG_PREFIX = "host."
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+ROLE_STUDY, ROLE_TRIAL = "study", "trial"
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+# --- MLflow metrics ------------------------------------------------------------------------------
+EPOCH_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")
+COLOUR_METRICS = (
+    "psnr",
+    "ssim",
+    "delta_e2000",
+    "colorfulness_pred",
+    "colorfulness_true",
+    "ab_auc",
+)
+TRIAL_METRICS = (  # logged once at the end of a finished trial
+    "best_val_loss",
+    "best_val_accuracy",
+    "final_accuracy",
+    *COLOUR_METRICS,
+    "best_epoch",
+    "epochs_run",
+    "num_params",
+)
+SKIPPED_METRICS = ("skipped_grayscale", "skipped_unreadable")
+
+# --- artifacts -----------------------------------------------------------------------------------
+CONFIG_ARTIFACT = "config.yaml"
+STUDY_ARTIFACT = "study.yaml"
+MANIFEST_ARTIFACT = "dataset_manifest.json"
+FINGERPRINT_ARTIFACT = "fingerprint.json"
+SAMPLES_ARTIFACT = "samples.png"
+CURVE_ARTIFACT = "learning_curve.png"
+
+# --- Optuna attributes ---------------------------------------------------------------------------
+RUN_ID_ATTR = "mlflow_run_id"
+FAIL_REASON_ATTR = "fail_reason"
+INTERRUPTED_ATTR = "interrupted"
+SURPLUS_ATTR = "surplus"  # a grid trial asked for after the grid was done: not counted
+DUPLICATE_ATTR = "duplicate"  # a sampled repeat of a finished parameter set: not run, not counted
+FINGERPRINT_ATTR = "fingerprint"  # study attribute: the fingerprint's values
+ENVIRONMENT_ATTR = "environment"  # study attribute: backend and package versions
+STARTS_ATTR = "starts"  # study attribute: how many times a worker joined (seeds samplers)
+
+
+# --- objectives ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Objective:
+    """A metric a study may optimize: its direction and the trial metric holding its value."""
+
+    direction: str
+    column: str
+    per_epoch: bool = False  # known after every epoch, so it can drive pruning
+
+
+OBJECTIVES = {
+    "val_loss": Objective("minimize", "best_val_loss", per_epoch=True),
+    "val_accuracy": Objective("maximize", "best_val_accuracy", per_epoch=True),
+    "psnr": Objective("maximize", "psnr"),
+    "ssim": Objective("maximize", "ssim"),
+    "delta_e2000": Objective("minimize", "delta_e2000"),
+    "ab_auc": Objective("maximize", "ab_auc"),
+}
+PER_EPOCH_OBJECTIVES = tuple(name for name, o in OBJECTIVES.items() if o.per_epoch)
+
+
+def objective_column(metric: str) -> str:
+    """The trial metric holding a study objective's value."""
+    return OBJECTIVES[metric].column if metric in OBJECTIVES else metric

@@ -1,0 +1,190 @@
+"""Build one study's report: the comparison of its kind, the scores against gray, every trial,
+the figures; written as a PDF and the same tables as CSV."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import records as r
+from experiments.report import figures, paper
+from experiments.report.comparisons import comparison_for
+from experiments.report.comparisons.settings import best_trial, failure_table
+from experiments.report.overview import READING, description, overview_items
+from experiments.report.pdf import ReportPdf
+from experiments.report.store import StoredStudy, download_artifact
+from experiments.report.tables import Table, trials_table
+
+GRAY_ARTIFACT = "against_gray.json"
+MAX_SAMPLE_GROUPS = 6
+SAMPLES_PER_PAGE = 3
+
+
+@dataclass
+class Report:
+    """What a build wrote: files (the PDF first), its page count, and its verdict sentences."""
+
+    files: list[Path]
+    pages: int
+    verdicts: list[str]
+
+
+def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
+    """The best model's scores against the gray baseline on the study's colour test photos, as
+    the study stored them, with its verdict sentence."""
+    path = download_artifact(stored, stored.parent["run_id"], GRAY_ARTIFACT, scratch)
+    if path is None:
+        return None, ""
+    scores = json.loads(path.read_text())
+    rows, records = [], []
+    for item in [*scores["photos"], {"photo": "mean", **scores["mean"], "beats_gray": None}]:
+        model, gray = item["model"], item["gray"]
+        beats = {True: "yes", False: "no", None: ""}[item["beats_gray"]]
+        rows.append(
+            [item["photo"]]
+            + [f"{model[k]:.2f} / {gray[k]:.2f}" for k in ("delta_e2000", "psnr")]
+            + [f"{model[k]:.3f} / {gray[k]:.3f}" for k in ("ssim", "ab_auc")]
+            + [f"{model['colorfulness_pred']:.1f} / {gray['colorfulness_pred']:.1f}", beats]
+        )
+        records.append(
+            {"photo": item["photo"], **{f"model_{k}": v for k, v in model.items()},
+             **{f"gray_{k}": v for k, v in gray.items()}, "beats_gray": item["beats_gray"]}
+        )  # fmt: skip
+    table = Table(
+        name="gray",
+        title=f"Against gray: the best model on {scores.get('source', 'the test photos')}",
+        columns=[
+            "Photo",
+            "ΔE2000 model / gray",
+            "PSNR dB",
+            "SSIM",
+            "a/b AuC",
+            "Colourful",
+            "Beats gray",
+        ],
+        rows=rows,
+        frame=pd.DataFrame(records),
+        notes=[
+            "Each photo colorized from its L by the study's best model (trial "
+            f"{scores.get('trial', '?')}), beside gray: its L with a = b = 0. A photo beats "
+            "gray when its mean CIEDE2000 is lower.",
+            f"Verdict: {scores['summary']}.",
+        ],
+        wide={0},
+    )
+    return table, f"Against gray: {scores['summary']}."
+
+
+def _samples(stored: StoredStudy, grouping, scratch: Path) -> list[tuple[str, Path | None]]:
+    """(caption, samples.png) of the best trial of each group, best groups first."""
+    complete = stored.complete_trials()
+    found = []
+    for name in grouping.order:
+        members = complete[(grouping.labels[complete["number"]] == name).to_numpy()]
+        if len(members) and len(found) < MAX_SAMPLE_GROUPS:
+            trial = best_trial(stored, members)
+            folder = scratch / f"trial-{int(trial['number'])}"
+            path = download_artifact(stored, trial["run_id"], r.SAMPLES_ARTIFACT, folder)
+            caption = (
+                f"{name}: trial {int(trial['number'])}\nval. loss {trial['best_val_loss']:.5f}, "
+                f"val. acc. {100 * trial['best_val_accuracy']:.2f}%"
+            )
+            found.append((caption, path))
+    return found
+
+
+def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts) -> int:
+    comparison = comparison_for(stored)
+    grouping = comparison.grouping(stored)
+    footer = (
+        f"colorize-studies report: study {stored.name}, tuner {stored.engine}, profile "
+        f"{stored.params.get('profile', '?')}; {stored.completeness()}"
+    )
+    title = f"Study report: {stored.name}" + (" (partial)" if stored.is_partial else "")
+    pdf = ReportPdf(footer, title)
+    pdf.title_page(title)
+    items = overview_items(stored, description(stored, scratch))
+    pdf.add_table(
+        Table("", "What was run", ["What", "Value"], [list(i) for i in items], None, wide={1})
+    )
+    if stored.notes:
+        pdf.heading("Notes")
+        pdf.paragraphs(stored.notes)
+    pdf.heading("The paper's findings")
+    pdf.paragraphs(paper.summary_lines())
+    if verdicts:
+        pdf.heading("Verdicts on the paper's findings")
+        pdf.paragraphs(verdicts)
+    pdf.heading("Reading this report")
+    pdf.paragraphs(READING)
+    for table in [*tables, *([gray] if gray else [])]:
+        pdf.add_page()
+        pdf.add_table(table)
+    curves = figures.curves(
+        scratch / "curves.png", stored.histories, list(stored.trials["number"]), grouping
+    )
+    pdf.figure(
+        f"Learning curves per {grouping.title}",
+        "one line per trial; dots mark the epoch of lowest validation loss (the weights kept); "
+        "dotted: training loss",
+        curves,
+    )
+    optuna_notes = []
+    if stored.optuna_study is not None:
+        objective = f"objective: {stored.params.get('metric', '?')}"
+        drawn, optuna_notes = figures.optuna_figures(scratch, stored.optuna_study, objective)
+        for index, (figure_title, subtitle, png) in enumerate(drawn):
+            pdf.figure(figure_title, subtitle, png, " ".join(optuna_notes) if index == 0 else "")
+        if drawn:
+            optuna_notes = []
+    samples = _samples(stored, grouping, scratch)
+    for start in range(0, len(samples), SAMPLES_PER_PAGE):
+        pdf.images_row(
+            f"Best trial per {grouping.title}",
+            "the same validation photos for each: gray input | predicted (ours) | truth",
+            samples[start : start + SAMPLES_PER_PAGE],
+        )
+    every.notes = optuna_notes
+    pdf.add_page()
+    pdf.add_table(every)
+    pdf.output(str(path))
+    return pdf.pages_count
+
+
+def build_report(stored: StoredStudy, reports_dir: Path) -> Report:
+    """Write the PDF and CSV files of one stored study."""
+    comparison = comparison_for(stored)
+    tables = comparison.tables(stored)
+    failures = failure_table(stored)
+    if failures is not None and not any(t.name == "failed" for t in tables):
+        tables.append(failures)
+    verdicts = [v.sentence() for v in comparison.verdicts(stored)]
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        gray, gray_sentence = gray_table(stored, scratch / "gray")
+        every = trials_table(stored)
+        written: list[Path] = []
+        for table in [*tables, *([gray] if gray else []), every]:
+            suffix = f"-{table.name}" if table.name else ""
+            path = reports_dir / f"{stored.name}{suffix}.csv"
+            table.frame.to_csv(path, index=False)
+            written.append(path)
+        for stale in ("failed", "gray"):  # tables an earlier build had and this one has not
+            path = reports_dir / f"{stored.name}-{stale}.csv"
+            if path.exists() and path not in written:
+                path.unlink()
+        pdf_path = reports_dir / f"{stored.name}.pdf"
+        draft = reports_dir / f".{stored.name}.pdf.part"  # a failed build leaves the old PDF
+        try:
+            pages = _write_pdf(stored, draft, tables, gray, every, scratch, verdicts)
+            os.replace(draft, pdf_path)
+        finally:
+            draft.unlink(missing_ok=True)
+    sentences = verdicts + ([gray_sentence] if gray_sentence else [])
+    return Report([pdf_path, *written], pages, sentences)

@@ -1,0 +1,46 @@
+"""The report's comparisons, one module per study kind, each owning its table(s), its verdicts
+on the paper's findings and how its figures group trials:
+
+- `optimizers`: the paper's first result (Adamax, Adam, RMSprop over seeds);
+- `epochs`: the paper's second result (budgets 100/500/600/1000);
+- `architecture`: kernel size x padding x strides, with infeasible combinations;
+- `generic`: any other search space.
+
+A study's kind follows from what it searches (seeds aside). To add a comparison, write a module
+with `tables`, `verdicts` and `grouping`, and register it in `KINDS`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from experiments.report.comparisons import architecture, epochs, generic, optimizers
+from experiments.report.store import StoredStudy
+
+KINDS: dict[str, ModuleType] = {
+    "optimizers": optimizers,
+    "epochs": epochs,
+    "architecture": architecture,
+    "generic": generic,
+}
+ARCHITECTURE_SPACE = {"kernel_size", "padding", "strides"}
+
+
+def setting_names(stored: StoredStudy) -> list[str]:
+    """The study's search-space names other than the seed (seeds are averaged over)."""
+    return [name for name in stored.space if name != "seed"]
+
+
+def kind_of(stored: StoredStudy) -> str:
+    names = setting_names(stored)
+    if names == ["optimizer"]:
+        return "optimizers"
+    if names == ["epochs"]:
+        return "epochs"
+    if names and set(names) <= ARCHITECTURE_SPACE:
+        return "architecture"
+    return "generic"
+
+
+def comparison_for(stored: StoredStudy) -> ModuleType:
+    return KINDS[kind_of(stored)]

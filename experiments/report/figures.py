@@ -1,0 +1,132 @@
+"""The report's figures, drawn with matplotlib into PNG files that the PDF lays out: learning
+curves per trial, and Optuna's optimization history and parameter importances."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from experiments.report.verdicts import Grouping  # noqa: E402
+
+SIZE = (11.0, 5.2)  # inches: the width of an A4 landscape page's text, half its height
+DPI = 130
+MIN_IMPORTANCE_TRIALS = 4  # fANOVA on fewer finished trials says nothing
+
+
+def _save(figure, path: Path) -> Path:
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def _colors(count: int) -> list:
+    cmap = plt.get_cmap("tab10" if count <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(count)]
+
+
+def curves(path: Path, histories: dict, numbers: Sequence[int], grouping: Grouping) -> Path:
+    """Validation loss (training loss dotted) and validation accuracy per epoch, one line per
+    trial, coloured by group; a large dot marks the epoch of lowest validation loss."""
+    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=SIZE)
+    drawn = [n for n in numbers if n in histories and not histories[n]["val_loss"].dropna().empty]
+    present = [name for name in grouping.order if name in set(grouping.labels[drawn])]
+    colors = dict(zip(present, _colors(len(present)), strict=True))
+    shown = set()
+    for number in drawn:
+        history, name = histories[number], grouping.labels[number]
+        color = colors[name]
+        val = history["val_loss"].dropna()
+        legend = None if name in shown else name
+        shown.add(name)
+        loss_axis.plot(val.index, val.values, "-", color=color, marker="o", ms=2.5, label=legend)
+        train = history["loss"].dropna()
+        loss_axis.plot(train.index, train.values, ":", color=color, lw=1)
+        best = val.idxmin()
+        loss_axis.plot([best], [val[best]], "o", color=color, ms=7, mec="black")
+        accuracy = history["val_accuracy"].dropna() * 100
+        acc_axis.plot(accuracy.index, accuracy.values, "-", color=color, marker="o", ms=2.5)
+        if best in accuracy.index:
+            acc_axis.plot([best], [accuracy[best]], "o", color=color, ms=7, mec="black")
+    values = [v for n in drawn for v in histories[n]["val_loss"].dropna()]
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        loss_axis.set_yscale("log")
+    loss_axis.set(xlabel="epoch", ylabel="loss (MSE on a/b / 128)", title="validation loss")
+    acc_axis.set(xlabel="epoch", ylabel="accuracy %", title="validation accuracy")
+    for axis in (loss_axis, acc_axis):
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    handles, labels = loss_axis.get_legend_handles_labels()
+    ordered = sorted(zip(labels, handles, strict=True), key=lambda p: grouping.order.index(p[0]))
+    if ordered:
+        loss_axis.legend([h for _, h in ordered], [n for n, _ in ordered], title=grouping.title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _varying_params(study) -> list[str]:
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    names = {name for t in complete for name in t.params}
+    return sorted(n for n in names if len({repr(t.params.get(n)) for t in complete}) > 1)
+
+
+def optuna_figures(
+    folder: Path, study, objective: str
+) -> tuple[list[tuple[str, str, Path]], list[str]]:
+    """Optuna's optimization history and, where at least two parameters vary over enough
+    finished trials, its parameter importances: (title, subtitle, PNG) each, and notes on
+    what was left out and why."""
+    import optuna
+    from optuna.visualization import matplotlib as optuna_plots
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not complete:
+        return [], ["Optuna figures left out: the Optuna study has no finished trial."]
+    varying = _varying_params(study)
+    plots = [
+        (
+            "Optuna: optimization history",
+            "the objective of each finished trial in trial order, and the best so far",
+            lambda: optuna_plots.plot_optimization_history(study),
+        )
+    ]
+    notes = []
+    if len(varying) >= 2 and len(complete) >= MIN_IMPORTANCE_TRIALS:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        plots.append(
+            (
+                "Optuna: parameter importances",
+                f"fANOVA importance of {', '.join(varying)} for the objective, over "
+                f"{len(complete)} finished trials",
+                lambda: optuna_plots.plot_param_importances(study, evaluator=evaluator),
+            )
+        )
+    else:
+        notes.append(
+            "Parameter importances left out: they need at least 2 parameters that vary over "
+            f"at least {MIN_IMPORTANCE_TRIALS} finished trials; here {len(varying)} "
+            f"parameter(s) vary over {len(complete)}."
+        )
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    drawn = []
+    for index, (title, subtitle, draw) in enumerate(plots):
+        try:
+            with plt.style.context("default"):  # optuna switches to ggplot; keep it local
+                axis = draw()
+        except Exception as error:  # too few trials for the evaluator and the like
+            notes.append(f"{title} left out: {str(error).splitlines()[0][:160]}")
+            continue
+        figure = axis.figure
+        figure.set_size_inches(*SIZE)
+        for loc in ("left", "center", "right"):
+            axis.set_title("", loc=loc)
+        if "history" in title:
+            axis.set_ylabel(objective)
+            axis.xaxis.get_major_locator().set_params(integer=True)
+        drawn.append((title, subtitle, _save(figure, folder / f"optuna-{index}.png")))
+    return drawn, notes

@@ -1,0 +1,35 @@
+"""The report on the study's MLflow parent run: its PDF and CSV files logged under `report/`
+(replacing an earlier build's), so browsing the MLflow UI finds them beside the trials."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from experiments.report.store import StoredStudy, client
+
+FOLDER = "report"
+LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m experiments.ui` serves by default
+
+
+def run_address(stored: StoredStudy) -> str:
+    """The parent run's page in the MLflow UI."""
+    base = stored.tracking_uri if stored.tracking_uri.startswith("http") else LOCAL_UI
+    experiment, run = stored.parent["experiment_id"], stored.parent["run_id"]
+    return f"{base.rstrip('/')}/#/experiments/{experiment}/runs/{run}"
+
+
+def publish(stored: StoredStudy, files: list[Path]) -> str:
+    """Log `files` under `report/` on the study's parent run, replacing what was there; returns
+    the run's address in the MLflow UI."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    mlflow_client = client(stored.tracking_uri)
+    run_id = stored.parent["run_id"]
+    repository = get_artifact_repository(mlflow_client.get_run(run_id).info.artifact_uri)
+    # Nothing there yet, or a store that cannot delete: the files are overwritten in place.
+    with contextlib.suppress(Exception):
+        repository.delete_artifacts(FOLDER)
+    for path in files:
+        mlflow_client.log_artifact(run_id, str(path), FOLDER)
+    return run_address(stored)

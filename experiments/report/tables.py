@@ -1,0 +1,226 @@
+"""The report's table model, the metric columns and the cells shared by every comparison, and the
+table of every trial.
+
+"Accuracy" is Keras' `accuracy` on the two a/b outputs, i.e. categorical accuracy (see
+`colorize.train`), taken at the epoch of lowest validation loss, whose weights early stopping
+keeps; shown in percent as the paper does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from experiments.report import paper
+from experiments.report.store import StoredStudy
+
+
+@dataclass
+class Table:
+    """One table of the report.
+
+    Attributes:
+        name: CSV name suffix ("" -> `<study>.csv`, "trials" -> `<study>-trials.csv`).
+        title: heading in the PDF.
+        columns: display headers; rows: display cells (strings), one list per row.
+        frame: the same table with numbers, for the CSV.
+        notes: sentences printed under the table.
+        wide: columns of long text (given more room, left-aligned).
+    """
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    wide: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A report column: its CSV name, the trials column it reads, header, format and scale."""
+
+    name: str
+    column: str
+    header: str
+    fmt: Callable[[float], str]
+    scale: float = 1.0
+
+
+def g4(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def loss_text(value: float) -> str:
+    """Losses here are MSE on a/b / 128, mostly 0.001 to 0.1: five decimals keep them comparable."""
+    return f"{value:.5f}" if abs(value) < 1 else f"{value:.4g}"
+
+
+METRICS = (
+    Metric("val_accuracy", "best_val_accuracy", "Val. acc. %", "{:.2f}".format, 100.0),
+    Metric("train_accuracy", "train_accuracy", "Train acc. %", "{:.2f}".format, 100.0),
+    Metric("val_loss", "best_val_loss", "Val. loss", loss_text),
+    Metric("psnr", "psnr", "PSNR dB", "{:.2f}".format),
+    Metric("ssim", "ssim", "SSIM", "{:.3f}".format),
+    Metric("delta_e2000", "delta_e2000", "ΔE2000", "{:.2f}".format),
+    Metric("epochs_run", "epochs_run", "Epochs run", "{:.1f}".format),
+)
+METRIC = {m.name: m for m in METRICS}
+
+
+def values(frame: pd.DataFrame, metric: Metric) -> np.ndarray:
+    if metric.column not in frame:
+        return np.array([])
+    column = pd.to_numeric(frame[metric.column], errors="coerce").to_numpy(dtype=float)
+    return column[np.isfinite(column)] * metric.scale
+
+
+def mean_std(frame: pd.DataFrame, metric: Metric) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (NaN for one value) and count of a metric."""
+    found = values(frame, metric)
+    if not len(found):
+        return math.nan, math.nan, 0
+    std = float(np.std(found, ddof=1)) if len(found) > 1 else math.nan
+    return float(np.mean(found)), std, len(found)
+
+
+def show(mean: float, std: float, fmt: Callable[[float], str]) -> str:
+    """'12.34 ± 0.56', '12.34' for one value, '–' for none."""
+    if math.isnan(mean):
+        return "–"
+    if math.isnan(std):
+        if fmt is METRIC["epochs_run"].fmt and float(mean).is_integer():
+            return str(int(mean))
+        return fmt(mean)
+    return f"{fmt(mean)} ± {fmt(std)}"
+
+
+def cell(frame: pd.DataFrame, metric: Metric) -> str:
+    return show(*mean_std(frame, metric)[:2], metric.fmt)
+
+
+def metric_cells(frame: pd.DataFrame, names: Sequence[str]) -> tuple[list[str], dict]:
+    """Display cells and CSV values (`<name>_mean`, `<name>_std`) for metrics over `frame`."""
+    cells, record = [], {}
+    for name in names:
+        mean, std, _ = mean_std(frame, METRIC[name])
+        cells.append(show(mean, std, METRIC[name].fmt))
+        record[f"{name}_mean"], record[f"{name}_std"] = mean, std
+    return cells, record
+
+
+def ints(series: pd.Series) -> list[int]:
+    return [int(v) for v in pd.to_numeric(series, errors="coerce").dropna()]
+
+
+def early_stopping(frame: pd.DataFrame) -> str:
+    """Where early stopping stopped: 'no', 'at 45, 52' or '1 of 3: at 45'."""
+    stopped = frame[frame["early_stopped"] == True]  # noqa: E712  (object column of bools/None)
+    if not len(stopped):
+        return "no"
+    epochs = ", ".join(map(str, ints(stopped["early_stopped_epoch"])))
+    if len(stopped) == len(frame):
+        return f"at {epochs}"
+    return f"{len(stopped)} of {len(frame)}: at {epochs}"
+
+
+def stop_record(frame: pd.DataFrame) -> dict:
+    """CSV columns on early stopping."""
+    return {
+        "early_stopped_trials": int((frame["early_stopped"] == True).sum()),  # noqa: E712
+        "early_stopped_epochs": ",".join(map(str, ints(frame["early_stopped_epoch"].dropna()))),
+    }
+
+
+HEADERS = {
+    "kernel_size": "Kernel",
+    "epochs": "Budget",
+    "learning_rate": "Learning rate",
+    "batch_size": "Batch size",
+}
+
+
+def header(name: str) -> str:
+    """Display header of a search-space name."""
+    return HEADERS.get(name, name.replace("_", " ").capitalize())
+
+
+def space_column(stored: StoredStudy, name: str) -> str:
+    """The trials column holding a space value: the study's label (`space.epochs=500`) if stored."""
+    return f"space.{name}" if f"space.{name}" in stored.trials else name
+
+
+def label(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def display(name: str, value) -> str:
+    """A search-space value as the report shows it (optimizers by their display names)."""
+    return paper.optimizer_name(value) if name == "optimizer" else label(value)
+
+
+def trials_table(stored: StoredStudy) -> Table:
+    """One row per trial, in trial order."""
+    names = stored.space
+    columns_in = [space_column(stored, name) for name in names]
+    shown = ["val_loss", "val_accuracy", "train_accuracy", "psnr", "ssim", "delta_e2000"]
+
+    def number(value) -> str:
+        return "–" if pd.isna(value) else str(int(value))
+
+    rows, records = [], []
+    for _, trial in stored.trials.sort_values("number").iterrows():
+        one = trial.to_frame().T
+        settings = [display(n, trial[c]) for n, c in zip(names, columns_in, strict=True)]
+        rows.append(
+            [
+                str(int(trial["number"])),
+                *settings,
+                trial["state"].lower(),
+                *(cell(one, METRIC[name]) for name in shown),
+                number(trial["epochs_run"]),
+                number(trial["best_epoch"]),
+                number(trial["early_stopped_epoch"]),
+                "–" if pd.isna(trial["seconds"]) else f"{trial['seconds']:.1f}",
+            ]
+        )
+        found = {m.name: values(one, m) for m in METRICS}
+        records.append(
+            {
+                "trial": int(trial["number"]),
+                **{name: trial[col] for name, col in zip(names, columns_in, strict=True)},
+                "epochs_budget": trial.get("epochs"),
+                "state": trial["state"],
+                **{name: v[0] if len(v) else math.nan for name, v in found.items()},
+                "best_epoch": trial["best_epoch"],
+                "last_val_loss": trial["last_val_loss"],
+                "early_stopped": trial["early_stopped"],
+                "early_stopped_epoch": trial["early_stopped_epoch"],
+                "seconds": trial["seconds"],
+                "fail_reason": trial["fail_reason"],
+                "mlflow_run_id": trial["run_id"],
+            }
+        )
+    return Table(
+        name="trials",
+        title="Every trial",
+        columns=[
+            "Trial",
+            *(header(name) for name in names),
+            "State",
+            *(METRIC[n].header for n in shown),
+            "Epochs run",
+            "Best epoch",
+            "Early stop at",
+            "Seconds",
+        ],
+        rows=rows,
+        frame=pd.DataFrame(records),
+    )

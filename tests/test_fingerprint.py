@@ -1,0 +1,160 @@
+"""One study, one configuration: a rerun with settings that change results is refused before any
+training, naming each key; `name=` runs them as a separate study beside the first; a store from
+before fingerprints is adopted; the report never mixes settings. Real stores, in-process runs."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments.run import main as run_main
+from tests.studies_helpers import copy_stores, load_trials, mlflow_runs
+
+SMOKE = ["study=optimizers", "profile=smoke"]
+
+
+@pytest.fixture
+def runs_dir(smoke_optimizers_study, tmp_path) -> Path:
+    """A copy of the finished smoke optimizers study's stores, to change freely."""
+    return copy_stores(smoke_optimizers_study[0], tmp_path / "runs")
+
+
+def snapshot(runs_dir: Path) -> tuple:
+    trials = [
+        (t.number, t.state.name, t.datetime_complete) for t in load_trials(runs_dir, "optimizers")
+    ]
+    return trials, len(mlflow_runs(runs_dir, "optimizers"))
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("profile=quick", "profile smoke -> quick"),
+        ("data.image_size=8", "data.image_size 16 -> 8"),
+        ("data.crops_per_photo=3", "data.crops_per_photo 2 -> 3"),
+        ("data.l_scaling=centered", "data.l_scaling unit -> centered"),
+        ("model.kernel_size=5", "model.kernel_size 3 -> 5"),
+        ("model.architecture=unet", "model.architecture paper -> unet"),
+        ("trainer.epochs=3", "trainer.epochs 2 -> 3"),
+        ("trainer.learning_rate=0.01", "trainer.learning_rate 0.001 -> 0.01"),
+        ("trainer.mixed_precision=true", "trainer.mixed_precision False -> True"),
+    ],
+    ids=lambda value: value.split("=")[0] if "=" in value else "",
+)
+def test_a_setting_that_changes_results_is_refused_naming_it(runs_dir, override, named, capsys):
+    before = snapshot(runs_dir)
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: study 'optimizers' in ")
+    assert named in err and "as a separate study with name=optimizers-" in err
+    assert snapshot(runs_dir) == before  # refused before anything was written
+
+
+def test_a_changed_data_source_or_study_definition_is_refused(
+    runs_dir, photo_folder, tmp_path, monkeypatch, capsys
+):
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}", f"data.train_dir={photo_folder}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.source embedded -> folder" in err and "data.content " in err
+    # the study YAML's space changed (a third seed kept by a profile that keeps every seed)
+    from experiments import config, space
+
+    studies = tmp_path / "studies"
+    shutil.copytree(config.STUDIES_DIR, studies)
+    text = (studies / "optimizers.yaml").read_text()
+    (studies / "optimizers.yaml").write_text(
+        text.replace("[adamax, adam, rmsprop]", "[adamax, adam]")
+    )
+    monkeypatch.setattr(config, "STUDIES_DIR", studies)
+    monkeypatch.setattr(space, "STUDIES_DIR", studies)
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}"]) == 2
+    assert "study.space " in capsys.readouterr().err
+
+
+def test_budgets_and_plumbing_are_not_part_of_it(runs_dir, capsys):
+    before = snapshot(runs_dir)
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}", "workers=2", "heartbeat=5"]) == 0
+    assert snapshot(runs_dir)[0] == before[0]  # nothing left to run, nothing refused
+
+
+def test_name_runs_a_second_study_beside_the_first_and_the_report_builds_both(runs_dir, tmp_path):
+    from experiments.report.__main__ import main as report_main
+
+    assert (
+        run_main([*SMOKE, f"runs_dir={runs_dir}", "name=optimizers-b", "data.crops_per_photo=3"])
+        == 0
+    )
+    assert len(load_trials(runs_dir, "optimizers")) == 3
+    assert len(load_trials(runs_dir, "optimizers-b")) == 3
+    client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
+    assert {m.name for m in client.search_registered_models()} == {"optimizers", "optimizers-b"}
+    reports = tmp_path / "reports"
+    assert (
+        report_main(
+            ["study=optimizers,optimizers-b", f"runs_dir={runs_dir}", f"reports_dir={reports}"]
+        )
+        == 0
+    )
+    assert (reports / "optimizers.pdf").exists() and (reports / "optimizers-b.pdf").exists()
+
+
+def test_a_store_from_before_fingerprints_is_adopted_with_a_notice(runs_dir, capsys):
+    with sqlite3.connect(runs_dir / "optuna.db") as connection:
+        connection.execute("DELETE FROM study_user_attributes WHERE key = 'fingerprint'")
+    client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
+    runs = mlflow_runs(runs_dir, "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]["run_id"]
+    client.delete_tag(parent, "colorize.fingerprint")
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}"]) == 0
+    assert "made before fingerprints: adopted with these settings" in capsys.readouterr().out
+    study = optuna.load_study(
+        study_name="optimizers", storage=f"sqlite:///{runs_dir / 'optuna.db'}"
+    )
+    assert study.user_attrs["fingerprint"]["profile"] == "smoke"
+    assert client.get_run(parent).data.tags["colorize.fingerprint"]
+
+
+def test_another_backend_or_package_version_is_reported_not_refused(runs_dir, capsys):
+    study = optuna.load_study(
+        study_name="optimizers", storage=f"sqlite:///{runs_dir / 'optuna.db'}"
+    )
+    study.set_user_attr("environment", {**study.user_attrs["environment"], "keras.backend": "jax"})
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}"]) == 0
+    assert (
+        "continues on another environment: keras.backend jax -> tensorflow"
+        in capsys.readouterr().out
+    )
+
+
+def test_the_report_refuses_trials_of_two_fingerprints(runs_dir, tmp_path, capsys):
+    from experiments.report.__main__ import main as report_main
+
+    runs = mlflow_runs(runs_dir, "optimizers")
+    trial = runs[runs["tags.colorize.role"] == "trial"].iloc[0]["run_id"]
+    MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}").set_tag(
+        trial, "colorize.fingerprint", "0" * 16
+    )
+    assert (
+        report_main(["study=optimizers", f"runs_dir={runs_dir}", f"reports_dir={tmp_path / 'r'}"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds trials of different settings (2 fingerprints" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_trials_of_different_settings_are_refused_even_without_fingerprints():
+    import pandas as pd
+
+    from experiments.errors import UsageError
+    from experiments.report.store import check_one_configuration
+
+    trials = pd.DataFrame({"image_size": [64, 64, 256], "optimizer": ["adam", "adamax", "adam"]})
+    with pytest.raises(UsageError, match="image_size 256 vs 64"):
+        check_one_configuration("optimizers", trials, ["optimizer"])
+    check_one_configuration("optimizers", trials.iloc[:2], ["optimizer"])  # one setting: fine

@@ -1,0 +1,49 @@
+"""Stores that are damaged: garbage written into a real Optuna or MLflow store is a one-line error
+naming the file, from the study, the report and the UI alike, and nothing is written."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from experiments.report.__main__ import main as report_main
+from experiments.run import main as run_main
+from experiments.ui import main as ui_main
+from tests.studies_helpers import copy_stores
+
+
+@pytest.fixture
+def runs_dir(smoke_optimizers_study, tmp_path):
+    return copy_stores(smoke_optimizers_study[0], tmp_path / "runs")
+
+
+def overwrite_header(path) -> None:
+    with open(path, "r+b") as handle:
+        handle.write(os.urandom(100))
+
+
+def overwrite_middle(path) -> None:
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(os.urandom(8192))
+
+
+@pytest.mark.parametrize("damage", [overwrite_header, overwrite_middle])
+@pytest.mark.parametrize(
+    "store,what", [("optuna.db", "Optuna storage"), ("mlflow.db", "MLflow store")]
+)
+def test_a_damaged_store_is_a_one_line_error_naming_it(runs_dir, store, what, damage, capsys):
+    damage(runs_dir / store)
+    before = sorted(p.name for p in runs_dir.iterdir())
+    assert run_main(["study=optimizers", "profile=smoke", f"runs_dir={runs_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {what} {runs_dir / store} ")
+    assert "move it aside" in err
+    assert sorted(p.name for p in runs_dir.iterdir()) == before
+    if store == "mlflow.db":  # the readers say the same
+        assert report_main(["study=optimizers", f"runs_dir={runs_dir}"]) == 2
+        assert f"MLflow store {runs_dir / store}" in capsys.readouterr().err
+        assert ui_main([f"runs_dir={runs_dir}"]) == 2
+        assert f"MLflow store {runs_dir / store}" in capsys.readouterr().err
