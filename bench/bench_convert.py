@@ -3,13 +3,16 @@
     python bench/bench_convert.py [--photos 1000] [--size 256] [--repeats 3]
 
 The photos are seeded random crops (with flips) of the embedded default photos, as the datasets
-make them. Timed side by side in one run, `--repeats` times after a warm-up round, medians printed:
+make their validation crops (`colorize.datasets.augment.random_crops`; training crops may also be
+rotated, which does not change the conversion). Timed side by side in one run, `--repeats` times
+after a warm-up round, medians printed:
 
 - baseline (the report's approach): a Python loop of `skimage.color.rgb2lab(img / 255)` per
   photo, each result stored in a float32 array;
 - fast, float: `colorize.lab.rgb_uint8_to_lab_fast` on the whole batch (one thread);
-- fast, compact: `colorize.data.convert_rgb_batch` (chunks in a thread pool, straight to uint8 L
-  and int8 a/b): what the datasets and the cache use.
+- fast, compact: `colorize.lab.convert_rgb_batch` (chunks in a thread pool, straight to uint8 L
+  and int8 a/b with `rgb_uint8_to_compact`, the conversion the dataset builder runs on each
+  photo's crops; the builder also asks it for the accuracy label, not timed here).
 
 Also prints the largest difference to scikit-image per channel (L, a, b) in LAB units, for the
 float output and for the compact output after decoding (that one includes quantization).
@@ -29,11 +32,12 @@ import numpy as np  # noqa: E402
 from skimage import color  # noqa: E402
 
 from colorize import lab  # noqa: E402
-from colorize.data import convert_rgb_batch, embedded_photos, random_crops  # noqa: E402
+from colorize.datasets import embedded_arrays  # noqa: E402
+from colorize.datasets.augment import random_crops  # noqa: E402
 
 
 def make_photos(count: int, size: int, seed: int = 0) -> np.ndarray:
-    photos = embedded_photos()
+    photos = embedded_arrays()
     names = sorted(photos)
     rng = np.random.default_rng(seed)
     out = np.empty((count, size, size, 3), dtype=np.uint8)
@@ -70,7 +74,7 @@ def main() -> None:
     for repeat in range(-1, args.repeats):
         t_base, reference = timed(baseline, rgb)
         t_float, fast = timed(lab.rgb_uint8_to_lab_fast, rgb)
-        t_compact, (compact_l, compact_ab) = timed(convert_rgb_batch, rgb)
+        t_compact, (compact_l, compact_ab) = timed(lab.convert_rgb_batch, rgb)
         if repeat < 0:
             continue
         runs.append((t_base, t_float, t_compact))

@@ -5,14 +5,16 @@ own training path, fp32 and mixed bfloat16, beside the float32 feed it replaced.
     python bench/bench_gpu_throughput.py --image-size 64 --images 256 --batch-size 32   # CPU check
 
 - compact (the project's path): `colorize.train.train` fits `colorize.model.build_model()` on
-  compact LAB arrays (uint8 L, int8 a/b, as the dataset cache holds them) streamed by
-  `LabBatches` and scaled inside the model and loss, on the device.
+  compact LAB arrays (uint8 L, int8 a/b and the uint8 accuracy label, as the dataset cache holds
+  them) streamed by `LabBatches` (int8 targets a, b, label) and scaled inside the model and loss,
+  on the device: 4 bytes a pixel.
 - float32 feed (baseline): the same network, optimizer, batches and the callbacks `train` adds
   (learning-rate logger, per-epoch NaN check, early stopping with best weights), but each batch is
-  scaled to float32 on the host first (12 bytes a pixel cross to the device, not 3).
+  scaled to float32 on the host first, L and a/b only, with Keras' MSE and `accuracy` as before
+  the label existed (12 bytes a pixel cross to the device, not 4).
 
 Each is timed for `--epochs` epochs after one warm-up epoch (tracing and compilation);
-throughput = images (training plus validation) / median epoch time. Targets
+throughput = images (training batches, always full, plus validation) / median epoch time. Targets
 (docs/BENCHMARKS.md): at least 2,940 img/s fp32 (Keras 3 on JAX, H200), aiming at 6,420 img/s
 bf16 (hand-written PyTorch).
 """
@@ -20,6 +22,7 @@ bf16 (hand-written PyTorch).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -30,7 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from colorize import lab  # noqa: E402
-from colorize.batches import LabBatches  # noqa: E402
+from colorize.batches import LabBatches, even_batch_size  # noqa: E402
 from colorize.datasets import LabData  # noqa: E402
 from colorize.model import build_model  # noqa: E402
 from colorize.train import (  # noqa: E402
@@ -65,7 +68,8 @@ class FloatBatches(keras.utils.PyDataset):
         return len(self.batches)
 
     def __getitem__(self, index: int):
-        lightness, ab = self.batches[index]
+        lightness, targets = self.batches[index]
+        ab = targets[..., :2]  # the label channel is the compact feed's; this one has none
         return lab.scale_l(lab.decode_l(lightness)), lab.ab_to_target(lab.decode_ab(ab))
 
     def on_epoch_end(self) -> None:
@@ -84,8 +88,9 @@ def synthetic_data(images: int, size: int) -> LabData:
     rng = np.random.default_rng(0)
     lightness = rng.integers(0, 256, (images, size, size, 1), dtype=np.uint8)
     ab = rng.integers(-60, 60, (images, size, size, 2), dtype=np.int8)
+    target = np.concatenate([ab, lab.accuracy_label(ab).view(np.int8)], axis=-1)
     val = max(1, images // 16)
-    return LabData("synthetic", size, lightness, ab, lightness[:val], ab[:val])
+    return LabData("synthetic", size, lightness, target, lightness[:val], target[:val])
 
 
 def fit_compact(data: LabData, batch_size: int, epochs: int, timer: EpochTimer) -> None:
@@ -97,8 +102,9 @@ def fit_compact(data: LabData, batch_size: int, epochs: int, timer: EpochTimer) 
 def fit_float(data: LabData, batch_size: int, epochs: int, timer: EpochTimer) -> None:
     model = build_model(image_size=data.image_size)
     model.compile(optimizer=make_optimizer("adamax", 1e-3), loss="mse", metrics=["accuracy"])
-    batches = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True)
-    val = LabBatches(data.val_l, data.val_ab, batch_size)
+    batches = LabBatches(data.train_l, data.train_target, batch_size, shuffle=True)
+    val_size = even_batch_size(len(data.val_l), batch_size)  # as `train` picks it
+    val = LabBatches(data.val_l, data.val_target, val_size)
     stopper = keras.callbacks.EarlyStopping(patience=epochs, restore_best_weights=True)
     model.fit(FloatBatches(batches), validation_data=FloatBatches(val), epochs=epochs,
               callbacks=[LearningRateLogger(), StopOnNonFinite(), stopper, timer],
@@ -113,7 +119,10 @@ def measure(fit, data: LabData, batch_size: int, epochs: int, mixed: bool) -> fl
         fit(data, batch_size, epochs + 1, timer)
     finally:
         set_precision(False)
-    seen = len(data.train_l) + len(data.val_l)  # each epoch also validates on 1/16 more
+    # training batches are always full (the last is filled from the start of the order), and
+    # each epoch also validates on 1/16 more
+    batches = math.ceil(len(data.train_l) / batch_size)
+    seen = batches * min(batch_size, len(data.train_l)) + len(data.val_l)
     return seen / statistics.median(timer.times[1:])
 
 

@@ -4,15 +4,19 @@
 
 Both sides train the paper's network (kernel 3, same padding, strides 2) on the same arrays,
 memory-mapped from the dataset cache (the embedded photos at `--image-size`, about 100 training
-crops), with the same optimizer, batch size and seed, in one process, alternating:
+crops, loaded by `experiments.data.StudyData` as a study does), with the same optimizer, batch
+size and seed, in one process, alternating:
 
-- trial: `experiments.objective.TrialRunner.run` through the Optuna engine's objective
-  (`experiments.engine_optuna.run_study`), i.e. a real Optuna trial in SQLite storage with
-  heartbeats and the Keras pruning callback (a median pruner that never prunes here), a real
-  `Tracker` on a temporary MLflow SQLite store (per-epoch metrics), the progress line, the
-  per-epoch checkpoint, early stopping, then the trial's metrics, figures and saved model;
+- trial: `experiments.objective.TrialRunner.run` through the Optuna engine
+  (`experiments.engines.make_engine`, opened, recovered and run as `experiments.study` drives
+  it), i.e. a real Optuna trial in SQLite storage with heartbeats and the Keras pruning callback
+  (a median pruner that never prunes here), a real `Tracker` on a temporary MLflow SQLite store
+  (per-epoch metrics and the progress line), the per-epoch checkpoint, early stopping, then the
+  trial's metrics, figures and saved model. The study is a grid of one point a round that
+  differs only in `trainer.seed` (round k: seed k-1), since the engine does not run values that
+  already ran;
 - bare: `model.fit` of `colorize.train.compact_input_model` on `colorize.batches.LabBatches`
-  of the same arrays, no callbacks.
+  of the same arrays (int8 targets a, b and the accuracy label), no callbacks, with that seed.
 
 An epoch's time is the interval between two `on_epoch_begin` calls, so it includes every
 callback's end-of-epoch work; epoch 1 (graph tracing) and the last epoch are left out, and the
@@ -88,18 +92,17 @@ def instrument() -> None:
     import optuna_integration
 
     from colorize import checkpoint, train
-    from experiments import objective, tracking
+    from experiments import objective
 
     timed_method(checkpoint, "save", "checkpoint save")
-    timed_method(tracking._EpochLogger, "on_epoch_end", "MLflow epoch logging")
+    timed_method(objective.EpochRecorder, "on_epoch_end", "MLflow epoch log + line")
     timed_method(optuna_integration.KerasPruningCallback, "on_epoch_end", "Optuna report/prune")
     timed_method(keras.callbacks.EarlyStopping, "on_epoch_end", "early stopping")
     timed_method(train.LearningRateLogger, "on_epoch_end", "learning-rate logger")
-    timed_method(objective.EpochLine, "on_epoch_end", "progress line")
 
 
 def bare_fit(data, image_size: int, epochs: int, batch_size: int, seed: int) -> dict:
-    from colorize.batches import LabBatches
+    from colorize.batches import LabBatches, even_batch_size
     from colorize.model import build_model
     from colorize.train import compact_input_model, compile_model
 
@@ -109,8 +112,9 @@ def bare_fit(data, image_size: int, epochs: int, batch_size: int, seed: int) -> 
     model = build_model(kernel_size=3, padding="same", strides=2, image_size=image_size)
     model = compact_input_model(model)
     compile_model(model, "adamax", 1e-3)
-    train = LabBatches(data.train_l, data.train_ab, batch_size, shuffle=True, seed=seed)
-    val = LabBatches(data.val_l, data.val_ab, batch_size)
+    train = LabBatches(data.train_l, data.train_target, batch_size, shuffle=True, seed=seed)
+    val_size = even_batch_size(len(data.val_l), batch_size)  # as `colorize.train.train` does
+    val = LabBatches(data.val_l, data.val_target, val_size)
     clock = EpochClock()
     model.fit(train, validation_data=val, epochs=epochs, callbacks=[clock], verbose=0)
     ended = time.perf_counter()
@@ -125,7 +129,9 @@ def bare_fit(data, image_size: int, epochs: int, batch_size: int, seed: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--crops-per-photo", type=int, default=12, help="9 train photos x this")
+    parser.add_argument(
+        "--crops-per-photo", type=int, default=12, help="training crops of each training photo"
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
@@ -136,12 +142,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from experiments.config import compose
-    from experiments.engine_optuna import open_study, run_study
+    from experiments import fingerprint as fingerprints
+    from experiments.config import compose, study_name
+    from experiments.data import StudyData
+    from experiments.engines import make_engine
     from experiments.objective import TrialRunner
-    from experiments.space import load_study
-    from experiments.stores import default_storage, default_tracking_uri
-    from experiments.study import load_data
+    from experiments.space import ParamSpec, load_study
+    from experiments.stores import default_tracking_uri
     from experiments.tracking import Tracker
 
     instrument()
@@ -149,6 +156,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
         runs_dir = Path(tmp) / "runs"
         started = time.perf_counter()
+
+        def study_info(name: str):
+            study = load_study(name)
+            return study.fixed, study.searched_keys
+
         cfg, profile = compose(
             [
                 "study=architecture",
@@ -165,36 +177,45 @@ def main() -> None:
                     else []
                 ),
             ],
-            study_fixed_loader=lambda name: load_study(name).fixed,
+            study_info=study_info,
         )
-        base = load_study("architecture").for_profile(profile)
+        base = load_study("architecture").for_profile(profile, cfg.trainer.epochs)
         chosen = {"kernel_size": 3, "padding": "same", "strides": 2}
+        # One grid point a round, differing only in the trainer's seed: the engine no longer
+        # runs values that already ran, so asking the same point again would run nothing. At
+        # least two points: Optuna's GridSampler fails at the end of the only trial of a
+        # one-point grid whose trials were enqueued (no grid_id); a spare point never runs.
+        seeds = list(range(max(2, args.repeats)))
         spec = dataclasses.replace(
             base,
-            sampler={"type": "random", "seed": 0},  # one point, asked again each round
+            sampler={"type": "grid", "seed": 0},
             pruner={"type": "median", "n_startup_trials": 1000, "n_warmup_steps": 0},
             space={
-                name: dataclasses.replace(p, choices=[chosen[name]])
-                for name, p in base.space.items()
+                **{
+                    name: dataclasses.replace(p, choices=[chosen[name]])
+                    for name, p in base.space.items()
+                },
+                "seed": ParamSpec("seed", "trainer.seed", choices=seeds),
             },
         )
         once["config"] = time.perf_counter() - started
 
-        def load():  # the study's own loader: the cache under runs_dir
-            return load_data(cfg)
-
-        started = time.perf_counter()
-        data = load()
+        started = time.perf_counter()  # the study's own loader: the cache under runs_dir
+        data = StudyData(cfg).load()
         once["dataset build (first use)"] = time.perf_counter() - started
         started = time.perf_counter()
-        data = load()
+        dataset = StudyData(cfg)  # lists and keys the photos, as each study start does
+        data = dataset.load()
         once["dataset load from cache"] = time.perf_counter() - started
         assert not data.built
         started = time.perf_counter()
-        storage = default_storage(runs_dir)
-        tracker = Tracker(default_tracking_uri(runs_dir), spec.name, runs_dir)
-        tracker.start_study_run(storage, "optuna")
-        study = open_study(storage, spec)
+        name = study_name(cfg)
+        current = fingerprints.make_fingerprint(cfg, spec, profile.epoch_scale, dataset.key)
+        engine = make_engine(cfg, spec, name, runs_dir)
+        engine.open(current, fingerprints.environment())
+        tracker = Tracker(default_tracking_uri(runs_dir), name, runs_dir, cfg.tuner)
+        tracker.start_study_run(engine.location, spec.name, current.hash)
+        engine.recover(tracker)
         once["tracker + study creation"] = time.perf_counter() - started
         print(
             f"{len(data.train_l)} train / {len(data.val_l)} val images at "
@@ -214,6 +235,7 @@ def main() -> None:
                 record = super().run(number, params, [*(extra_callbacks or []), clock], **kwargs)
                 ended = time.perf_counter()
                 TimedRunner.last = {
+                    "seed": params["seed"],
                     "epochs": clock.steady_epochs(),
                     "start": clock.begins[0] - called,
                     "first_epoch": clock.begins[1] - clock.begins[0],
@@ -221,15 +243,16 @@ def main() -> None:
                 }
                 return record
 
-        runner = TimedRunner(
-            cfg, spec, profile, data, tracker, "optuna", runs_dir / "models" / spec.name
-        )
+        models_dir = runs_dir / "models" / name / cfg.tuner
+        runner = TimedRunner(cfg, spec, profile, data, tracker, models_dir, current.hash)
         rounds = []
         for repeat in range(args.repeats):
-            bare = bare_fit(data, args.image_size, args.epochs, args.batch_size, cfg.trainer.seed)
+            seed = seeds[repeat]  # the grid's points run in order: this round's trial's seed
+            bare = bare_fit(data, args.image_size, args.epochs, args.batch_size, seed)
             SPENT.clear()
-            run_study(study, spec, runner, repeat + 1, lambda trial: None)
+            outcome = engine.run(runner, repeat + 1, lambda done, best, settled: None)
             trial = dict(TimedRunner.last)
+            assert trial["seed"] == seed, (trial["seed"], seed)
             trial["spent"] = {k: statistics.mean(v) for k, v in SPENT.items()}
             trial["saves"] = len(SPENT.get("checkpoint save", []))
             ratio = statistics.median(trial["epochs"]) / statistics.median(bare["epochs"])
@@ -239,8 +262,8 @@ def main() -> None:
                 f"trial epoch {statistics.median(trial['epochs']):.2f} s -> {ratio:.3f}x"
             )
         tracker.end_study_run("FINISHED")
-        studied = study.get_trials()
-        assert all(t.state.name == "COMPLETE" for t in studied), [t.state for t in studied]
+        states = [row["state"] for row in outcome.rows if row["state"] != "WAITING"]  # spare
+        assert states == ["COMPLETE"] * args.repeats, states
 
     ratios = [r[2] for r in rounds]
     bare_epoch = statistics.median(statistics.median(r[0]["epochs"]) for r in rounds)
@@ -253,11 +276,10 @@ def main() -> None:
     )
     print("per-epoch harness work (mean per call, timed where it runs):")
     labels = (
-        "MLflow epoch logging",
+        "MLflow epoch log + line",
         "Optuna report/prune",
         "early stopping",
         "learning-rate logger",
-        "progress line",
         "checkpoint save",
     )
     for label in labels:
@@ -265,7 +287,7 @@ def main() -> None:
         if values:
             share = statistics.median(values) / bare_epoch
             print(
-                f"  {label:<22} {statistics.median(values) * 1000:7.1f} ms "
+                f"  {label:<23} {statistics.median(values) * 1000:7.1f} ms "
                 f"({share:.1%} of a bare epoch)"
             )
     saves = [r[1]["saves"] for r in rounds]

@@ -3,12 +3,16 @@ configuration each finds.
 
     python bench/bench_pruning.py [--image-size 32] [--epochs 12] [--patience 5]
     python bench/bench_pruning.py --pruner '{"type": "successive_halving", "min_resource": 2}'
+    python bench/bench_pruning.py --profile smoke --image-size 16 --epochs 3 --patience 3 \
+        --crops-per-photo 2     # a check that it runs (a few minutes), not a measurement
 
 Runs the study twice in this process with `experiments.study.run` (real Optuna and MLflow
 stores, each in its own runs_dir): once with the pruner of `studies/architecture.yaml` (or
 `--pruner`), once with `pruner: {type: none}`. Epochs spent are counted from what is stored:
 the number of `val_loss` steps of each trial's MLflow run (pruned trials included). The best
-configuration is the COMPLETE trial with the lowest value in each Optuna study.
+configuration is the COMPLETE trial with the lowest value in each Optuna study. `--profile`
+picks the base profile (quick; smoke also trains eagerly, without tracing a graph); the options
+override its data and trainer values.
 
 Then, from the unpruned study's stored learning curves, it replays other pruner settings offline
 (the same trials in the same order, each epoch's val_loss reported to an in-memory Optuna study
@@ -49,12 +53,14 @@ def read_study(runs_dir: Path, name: str) -> list[dict]:
     import optuna
     from mlflow.tracking import MlflowClient
 
+    from experiments.records import RUN_ID_ATTR
+
     storage = f"sqlite:///{runs_dir.resolve() / 'optuna.db'}"
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     client = MlflowClient(f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}")
     rows = []
     for trial in sorted(trials, key=lambda t: t.number):
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
         curve = []
         if run_id:
             history = client.get_metric_history(run_id, "val_loss")
@@ -83,7 +89,8 @@ def replay(rows: list[dict], pruner_settings: dict) -> tuple[int, dict | None, f
     """What a pruner would have done on these curves: (epochs, best params, best value)."""
     import optuna
 
-    from experiments.space import StudySpec, make_pruner
+    from experiments.sampling import make_pruner
+    from experiments.space import StudySpec
 
     spec = StudySpec(
         "replay", "", "val_loss", "minimize", {"type": "random"}, pruner_settings, 0, {}
@@ -120,17 +127,22 @@ def run_study(runs_dir: Path, overrides: list[str], pruner: dict | None, quiet: 
     from experiments.config import compose
     from experiments.space import load_study
 
+    def study_info(name: str):
+        study = load_study(name)
+        return study.fixed, study.searched_keys
+
     cfg, profile = compose(
-        ["study=architecture", f"runs_dir={runs_dir}", *overrides],
-        study_fixed_loader=lambda name: load_study(name).fixed,
+        ["study=architecture", f"runs_dir={runs_dir}", *overrides], study_info=study_info
     )
-    spec = load_study("architecture").for_profile(profile)
+    spec = load_study("architecture").for_profile(profile, cfg.trainer.epochs)
     if pruner is not None:
         spec = dataclasses.replace(spec, pruner=pruner)
     started = time.perf_counter()
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-        study_module.run(cfg, profile, spec)
+        status = study_module.run(cfg, profile, spec)
+    if status:
+        raise SystemExit(f"the study in {runs_dir} ended with exit code {status}")
     return time.perf_counter() - started
 
 
@@ -142,6 +154,7 @@ def describe(params: dict | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick", help="base profile (quick, smoke, ...)")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--crops-per-photo", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=12)
@@ -163,7 +176,7 @@ def main() -> None:
     from experiments.space import load_study
 
     overrides = [
-        "profile=quick",
+        f"profile={args.profile}",
         f"data.image_size={args.image_size}",
         f"data.crops_per_photo={args.crops_per_photo}",
         f"trainer.epochs={args.epochs}",
@@ -175,7 +188,8 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         print(
-            f"architecture study: 12 grid trials, {args.image_size}x{args.image_size}, "
+            f"architecture study: 12 grid trials, profile {args.profile}, "
+            f"{args.image_size}x{args.image_size}, "
             f"{args.epochs} epochs, patience {args.patience}, batch {args.batch_size}, "
             f"crops_per_photo {args.crops_per_photo}; {os.cpu_count()} CPU(s)"
         )

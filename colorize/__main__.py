@@ -16,6 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
+from colorize.choices import L_SCALINGS
+
 USAGE_ERROR = 2
 MODEL_HELP = "a .keras file, or an MLflow model URI: runs:/<run_id>/model, models:/<name>/latest"
 
@@ -34,37 +36,34 @@ def colorize_parser() -> argparse.ArgumentParser:
             "a model against the gray baseline instead: python -m colorize evaluate --help"
         ),
     )
-    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--input", required=True, type=Path, help="folder of photos to colorize")
     parser.add_argument(
         "--output", required=True, type=Path, help="folder for the PNG results (not --input)"
     )
+    return _model_arguments(parser)
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments both commands take: the model, and how it is fed L."""
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument(
         "--l-scaling",
-        choices=("unit", "centered", "raw"),
+        choices=L_SCALINGS,
         help="how L is fed to the network (default: the setting saved with the model)",
     )
     return parser
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
+    from colorize.evaluate import HELP
+
     parser = argparse.ArgumentParser(
         prog="python -m colorize evaluate",
-        description=(
-            "Is the model worth using? Colorizes every colour photo under --photos from its L "
-            "(longer side scaled to 512 px at most) and prints, per photo and on average, PSNR, "
-            "SSIM, mean CIEDE2000, colourfulness and a/b AuC for the model and for the "
-            "zero-chroma gray baseline (the photo's L with a = b = 0). A photo 'beats gray' "
-            "when the model's mean CIEDE2000 is lower; the closing verdict (beats gray, worse "
-            "than gray, inconclusive) rests on a paired 95 %% t-interval over the photos. "
-            "Grayscale photos are skipped."
-        ),
+        description=HELP,
     )
-    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--photos", required=True, type=Path, help="folder of colour photos")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
-    parser.add_argument("--l-scaling", choices=("unit", "centered", "raw"))
-    return parser
+    return _model_arguments(parser)
 
 
 def _outputs(files: list[Path], source: Path, output: Path) -> dict[Path, Path]:

@@ -47,7 +47,7 @@ from colorize.locks import exclusive
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when conversion, cropping, resizing or encoding code changes
+CACHE_VERSION = 3  # bump when conversion, cropping, resizing or encoding code changes
 META_FILE = "meta.json"
 RELEASE_BYTES = 64 << 20  # a memmap unmaps the pages it served after about this many bytes
 FAULT_SPAN = 2 << 20  # what one page fault may map beyond the bytes read (a large folio)

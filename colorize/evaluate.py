@@ -22,6 +22,14 @@ from colorize.metrics import photo_metrics
 
 MAX_SIDE = 512
 METRICS = ("psnr", "ssim", "delta_e2000", "colorfulness_pred", "ab_auc")
+HELP = (  # what `python -m colorize evaluate --help` says
+    "Is the model worth using? Colorizes every colour photo under --photos from its L (longer "
+    f"side scaled to {MAX_SIDE} px at most) and prints, per photo and on average, PSNR, SSIM, "
+    "mean CIEDE2000, colourfulness and a/b AuC for the model and for the zero-chroma gray "
+    "baseline (the photo's L with a = b = 0). A photo 'beats gray' when the model's mean "
+    "CIEDE2000 is lower; the closing verdict (beats gray, worse than gray, inconclusive) rests "
+    "on a paired 95 %% t-interval over the photos. Grayscale photos are skipped."
+)
 
 
 @dataclass

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from colorize import checkpoint, lab
-from colorize.batches import LabBatches
+from colorize.batches import LabBatches, even_batch_size
 from colorize.choices import resolve_optimizer
 from colorize.datasets import LabData
 
@@ -146,6 +146,7 @@ def train(
     checkpoint_dir: Path | None = None,
     checkpoint_every: float = 0.0,
     checkpoint_tag: str | None = None,
+    run_eagerly: bool = False,
     verbose: int = 0,
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
@@ -157,6 +158,8 @@ def train(
     continues from it: weights, optimizer state, epoch, history and early-stopping state. The
     result's history covers all epochs. `checkpoint_tag` is saved with each checkpoint, and a
     checkpoint saved under another tag is never continued from (e.g. a study's fingerprint).
+    `run_eagerly` runs each step in Python without tracing a graph: seconds sooner for a tiny
+    smoke fit, much slower for real ones.
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the fit stops at the end of that epoch).
@@ -164,6 +167,7 @@ def train(
     keras.utils.set_random_seed(seed)
     fitted = compact_input_model(model, l_scaling)
     compile_model(fitted, optimizer, learning_rate)
+    fitted.run_eagerly = run_eagerly
     resume = checkpoint.load(checkpoint_dir, checkpoint_tag) if checkpoint_dir else None
     initial_epoch, prior = 0, {}
     if resume is not None:
@@ -175,9 +179,10 @@ def train(
             variable.assign(saved)
         initial_epoch, prior = resume.epochs_done, resume.history
     train_batches = LabBatches(
-        data.train_l, data.train_ab, data.train_label, batch_size, shuffle=True, seed=seed
+        data.train_l, data.train_target, batch_size, shuffle=True, seed=seed
     )
-    val_batches = LabBatches(data.val_l, data.val_ab, data.val_label, batch_size)
+    val_size = even_batch_size(len(data.val_l), batch_size)
+    val_batches = LabBatches(data.val_l, data.val_target, val_size)
     stopper = checkpoint.ResumableEarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True, resume=resume
     )

@@ -69,6 +69,7 @@ class TrainerConfig:
     seed: int = 0
     mixed_precision: bool = False  # bfloat16 compute on GPUs; XLA is used where the backend can
     checkpoint_every: int = 60  # seconds between epoch checkpoints (0: every epoch)
+    run_eagerly: bool = False  # no graph: tiny smoke runs start sooner; far slower at real sizes
 
 
 @dataclass

@@ -10,16 +10,13 @@ from colorize.datasets import DataError, DatasetSpec
 from experiments.config import RunConfig, data_source
 from experiments.errors import UsageError
 
+SPEC_KEYS = ("image_size", "crops_per_photo", "val_photos", "val_fraction")  # named alike
+
 
 def dataset_spec(cfg: RunConfig) -> DatasetSpec:
+    same = {key: getattr(cfg.data, key) for key in SPEC_KEYS}
     return DatasetSpec(
-        source=data_source(cfg),
-        folder=cfg.data.train_dir,
-        image_size=cfg.data.image_size,
-        crops_per_photo=cfg.data.crops_per_photo,
-        val_photos=cfg.data.val_photos,
-        val_fraction=cfg.data.val_fraction,
-        seed=cfg.data.split_seed,
+        source=data_source(cfg), folder=cfg.data.train_dir, seed=cfg.data.split_seed, **same
     )
 
 
@@ -36,6 +33,32 @@ class StudyData:
             self.key = dataset_key(self.spec, self.refs)[0]
         except DataError as error:
             raise UsageError(str(error)) from None
+
+    def record(self, data) -> dict:
+        """What the MLflow dataset input of each run says of this dataset."""
+        spec = self.spec
+        location = {"path": spec.name} if spec.source == "folder" else {"source": spec.source}
+        if spec.source == "landscapes":
+            from colorize.datasets.landscapes import packages
+
+            location["debian_packages"] = packages()
+        scenes = {row.get("scene", row["file"]) for row in data.manifest}
+        return {
+            "name": Path(spec.name).name if spec.source == "folder" else spec.source,
+            "source": "local" if spec.source == "folder" else spec.source,
+            "location": location,
+            "key": self.key,
+            "counts": {
+                "photos": data.num_photos,
+                "scenes": len(scenes),
+                "train_images": len(data.train_l),
+                "val_images": len(data.val_l),
+                "image_size": data.image_size,
+                "crops_per_photo": spec.crops_per_photo,
+                "skipped_grayscale": len(data.skipped.get("grayscale", [])),
+                "skipped_unreadable": len(data.skipped.get("unreadable", [])),
+            },
+        }
 
     def load(self):
         """The dataset, converted to LAB once and memory-mapped from `<runs_dir>/cache`."""

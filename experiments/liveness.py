@@ -18,7 +18,7 @@ import socket
 from enum import Enum
 from pathlib import Path
 
-WORKER_ATTR = "worker"  # Optuna trial user attribute: {"host", "hostname", "pid", "started"}
+WORKER_ATTR = "worker"  # Optuna trial system attribute: {"host", "hostname", "pid", "started"}
 
 
 class Liveness(Enum):
@@ -71,6 +71,11 @@ def this_worker() -> dict[str, object]:
         "pid": pid,
         "started": process_start(pid),
     }
+
+
+def worker_of(trial) -> dict | None:
+    """The worker an Optuna trial recorded when it was created (`RecordingSampler`)."""
+    return trial.system_attrs.get(WORKER_ATTR)
 
 
 def judge(worker: dict | None) -> Liveness:

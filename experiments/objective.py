@@ -195,6 +195,7 @@ class TrialRunner:
                 checkpoint_dir=checkpoint_dir,
                 checkpoint_every=cfg.trainer.checkpoint_every,
                 checkpoint_tag=self.fingerprint,
+                run_eagerly=cfg.trainer.run_eagerly,
             )
         finally:
             if history.get("loss"):

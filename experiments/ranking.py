@@ -43,7 +43,7 @@ class Ranking:
             verdict = "within seed noise of the runner-up (inconclusive)"
         else:
             verdict = "better than the runner-up beyond seed noise"
-        return f"{head}, {verdict}; {versus}; {self.interval.describe(digits=4)}"
+        return f"{head}, {verdict}; {versus}; difference {self.interval.describe(digits=4)}"
 
 
 def rank(rows: list[dict[str, Any]], direction: str) -> Ranking | None:

@@ -34,6 +34,7 @@ HOST_TAG_PREFIX = "host."
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 ROLE_STUDY, ROLE_TRIAL = "study", "trial"
+DATASET_DIGEST_CHARS = 36  # what MLflow's dataset digest column holds
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 # --- MLflow metrics ------------------------------------------------------------------------------

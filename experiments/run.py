@@ -42,7 +42,7 @@ def key_lines() -> list[str]:
         others = [
             f"{name} {_shown(values[key])}"
             for name, values in profiles.items()
-            if name != DEFAULT_PROFILE and values[key] != value
+            if name != DEFAULT_PROFILE and values[key] != value and key != "profile"
         ]
         allowed = ALLOWED_VALUES.get(key)
         extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
@@ -86,6 +86,14 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
+def expected_retracing(record: logging.LogRecord) -> bool:
+    """Drop TensorFlow's "triggered tf.function retracing" warning, which is expected here: a
+    study builds a new model, hence new compiled steps, every trial, and TensorFlow counts their
+    first traces together. Traces within one model, which are avoidable, are avoided instead:
+    batches have one shape and predictions run without a compiled function."""
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -121,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").addFilter(expected_retracing)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         from experiments.study import run

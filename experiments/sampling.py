@@ -13,6 +13,24 @@ from typing import Any
 from experiments.space import StudySpec
 
 
+class RecordingSampler:
+    """A sampler that records each trial's worker (`experiments.liveness`) the moment the
+    trial is created, then lets `inner` choose: a worker killed at any point after that is
+    recognised as gone at once by the next run on its host."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):  # sampling itself is the inner sampler's
+        return getattr(self.inner, name)
+
+    def before_trial(self, study, trial) -> None:
+        from experiments.liveness import WORKER_ATTR, this_worker
+
+        study._storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, this_worker())
+        self.inner.before_trial(study, trial)
+
+
 def worker_seed(study_seed: int | None, start: int) -> int | None:
     """The sampler seed of the `start`-th worker to join a study (0: the first)."""
     if study_seed is None or start == 0:
@@ -41,9 +59,10 @@ def make_sampler(spec: StudySpec, start: int = 0):
 
     seed = worker_seed(spec.sampler.get("seed"), start)
     kind = spec.sampler["type"]
-    if kind == "grid":
-        return optuna.samplers.GridSampler(spec.grid(), seed=seed)
-    if kind == "random":
+    if kind in ("grid", "random"):
+        # A grid's points are queued once when its study is created, and trials take them from
+        # the queue; Optuna's GridSampler would look for grid ids queued trials never get (and
+        # fails on a one-point grid). A trial asked for past the queue is a surplus, not run.
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.sampler["n_startup_trials"])
 

@@ -12,7 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from colorize.backend import import_keras_quietly
@@ -21,7 +20,7 @@ from experiments import fingerprint as fingerprints
 from experiments import records as r
 from experiments.config import Profile, RunConfig, study_name
 from experiments.engines import Engine, make_engine
-from experiments.errors import INCOMPLETE_EXIT, UsageError
+from experiments.errors import INCOMPLETE_EXIT
 from experiments.space import StudySpec
 from experiments.stores import default_tracking_uri
 from experiments.workers import is_secondary, start_workers, stop_workers
@@ -36,18 +35,6 @@ def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> No
         if number != keep and number in settled:
             path.unlink(missing_ok=True)
             path.with_suffix(".json").unlink(missing_ok=True)
-
-
-def ui_command(cfg: RunConfig) -> str:
-    """The command that opens the UI on this study's MLflow store."""
-    if cfg.tracking_uri:
-        return f"python -m experiments.ui tracking_uri={cfg.tracking_uri}"
-    return f"python -m experiments.ui runs_dir={cfg.runs_dir}"
-
-
-def registered_name(study: str, engine: str) -> str:
-    """Each engine registers its best model under its own name."""
-    return study if engine == "optuna" else f"{study}-{engine.replace('_', '-')}"
 
 
 def _check_parent_fingerprint(tracker, current: fingerprints.Fingerprint, cfg, where: str):
@@ -115,6 +102,7 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
 
     engine.open(current, environment)
     tracker.start_study_run(engine.location, spec.name, current.hash)
+    tracker.log_dataset(tracker.parent_run_id, dataset.record(data))
     engine.recover(tracker)
     total = spec.total_trials(profile, cfg.n_trials)
     _log_setup(cfg, spec, profile, tracker, engine, data, total, current, environment, skipped)
@@ -162,7 +150,9 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     if secondary:
         return 0
     tracker.end_study_run("FINISHED")
-    _finish(cfg, name, tracker, outcome, models_dir, runs_dir)
+    from experiments.finish import finish
+
+    finish(cfg, spec, name, tracker, outcome, models_dir, dataset)
     return 0
 
 
@@ -198,53 +188,3 @@ def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, enviro
     }
     tracker.log_study_setup(config_module.to_yaml(cfg), params, tags, texts)
     tracker.log_metrics(tracker.parent_run_id, skipped)
-
-
-def _finish(cfg, name, tracker, outcome, models_dir: Path, runs_dir: Path) -> None:
-    table = pd.DataFrame(outcome.rows)
-    csv_path = runs_dir / f"{name}-{cfg.tuner}-trials.csv"
-    table.to_csv(csv_path, index=False)
-    tracker.client.log_artifact(tracker.parent_run_id, str(csv_path))
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string(index=False) if len(table) else "no trials")
-    print(f"trials table: {csv_path}")
-    if outcome.best is not None:
-        model_path = _publish_best(cfg, name, tracker, outcome.best, models_dir)
-        if cfg.data.test_dir and model_path.exists():
-            _colorize_test_photos(cfg, name, model_path, runs_dir)
-    print(f"browse the runs: {ui_command(cfg)}")
-
-
-def _publish_best(cfg, name: str, tracker, best, models_dir: Path) -> Path:
-    from experiments.models import log_best_model
-
-    number, run_id = best
-    model_path = models_dir / f"trial-{number:03d}.keras"
-    registered = registered_name(name, cfg.tuner)
-    parent = tracker.client.get_run(tracker.parent_run_id)
-    already = parent.data.tags.get(r.BEST_MODEL_TRIAL_TAG) == str(number)
-    if not already and run_id and model_path.exists():
-        uri = log_best_model(run_id, model_path, registered)
-        tracker.set_tags(
-            tracker.parent_run_id, {r.BEST_MODEL_TRIAL_TAG: number, r.BEST_MODEL_URI_TAG: uri}
-        )
-        print(f"best trial {number}: model logged and registered as models:/{registered}/latest")
-    elif already:
-        print(f"best trial {number}: model already registered as models:/{registered}/latest")
-    else:
-        print(
-            f"best trial {number}: its model file is not on this machine ({model_path}); rerun "
-            "this command where that trial ran to log and register it"
-        )
-    return model_path
-
-
-def _colorize_test_photos(cfg, name: str, model_path: Path, runs_dir: Path) -> None:
-    from colorize.__main__ import main as colorize_main
-
-    out = runs_dir / "results" / name
-    code = colorize_main(
-        ["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)]
-    )
-    if code:
-        raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")

@@ -50,6 +50,7 @@ class Tracker:
         self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None
         self.fingerprint = ""
+        self.dataset: dict[str, Any] | None = None  # logged on each trial's run too
 
     def _check_reachable(self) -> None:
         """Fail fast on an unreachable server instead of waiting out MLflow's retries."""
@@ -133,6 +134,24 @@ class Tracker:
             else:
                 self.client.log_dict(run_id, content, path)
 
+    def log_dataset(self, run_id: str, dataset: dict[str, Any]) -> None:
+        """The study's dataset as an MLflow dataset input of a run (the UI's Dataset column):
+        name, source, digest (the content key, cut to MLflow's 36 characters) and its counts."""
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        entity = Dataset(
+            name=dataset["name"],
+            digest=dataset["key"][: r.DATASET_DIGEST_CHARS],
+            source_type=dataset["source"],
+            source=json.dumps(dataset["location"]),
+            profile=json.dumps(dataset["counts"]),
+        )
+        context = InputTag("mlflow.data.context", "training")
+        self.client.log_inputs(run_id, datasets=[DatasetInput(entity, tags=[context])])
+        self.dataset = dataset
+
     def end_study_run(self, status: str) -> None:
         if self.parent_run_id is not None:
             self.client.set_terminated(self.parent_run_id, status=status)
@@ -156,6 +175,8 @@ class Tracker:
             },
         )
         run_id = run.info.run_id
+        if self.dataset is not None:
+            self.log_dataset(run_id, self.dataset)
         values = params | {f"space.{k}": v for k, v in labels.items()}
         self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in values.items()])
         self.client.log_text(run_id, config_yaml, r.CONFIG_ARTIFACT)

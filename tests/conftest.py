@@ -60,6 +60,9 @@ def smoke_optimizers_study(tmp_path_factory):
     from tests.studies_helpers import run_cli
 
     runs_dir = tmp_path_factory.mktemp("smoke-optimizers")
-    result = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
+    # compiled, as at the quick profile (the smoke profile runs eagerly to start sooner)
+    result = run_cli(
+        "study=optimizers", "profile=smoke", "trainer.run_eagerly=false", f"runs_dir={runs_dir}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return runs_dir, result

@@ -139,3 +139,43 @@ def mlflow_server(backend_store_uri: str, artifacts: Path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+@contextmanager
+def running(command: list[str], health_url: str, env: dict | None = None, timeout: float = 120):
+    """Start a server `command` in its own process group, wait until `health_url` answers 200,
+    yield the process, then stop the whole group (workers too) and wait until it is gone."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"{command[:3]} exited"
+        try:
+            return requests.get(health_url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, timeout, " ".join(command[:4]))
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(group_gone, 30, "the end of the server's process group")

@@ -41,6 +41,7 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
         "profile=smoke",
         "n_trials=1",
         "trainer.mixed_precision=true",
+        "trainer.run_eagerly=false",  # compiled, as on a GPU
         f"runs_dir={runs_dir}",
     )
     assert study.returncode == 0, study.stderr[-3000:]

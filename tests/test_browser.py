@@ -1,24 +1,22 @@
-"""The MLflow UI over a store made by a smoke study, opened in headless Chromium.
+"""The MLflow UI and optuna-dashboard over the stores of a smoke study, in headless Chromium.
 
-Starts the real UI (`python -m experiments.ui`) on a free loopback port, checks that the study's
-experiment lists its trial runs and that each run shows its optimizer param, saves screenshots
-under `test-artifacts/`, and stops the server with its children.
+Starts the real servers (`python -m experiments.ui`, `... ui dashboard`) on free loopback ports,
+checks what a user looks for (the trial runs with their optimizer, the report and the dataset on
+the study's run, the study and its trials in the dashboard), saves screenshots under
+`test-artifacts/`, and stops each server with its children.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.servers import free_port, wait_until
-from tests.studies_helpers import mlflow_runs
+from tests.servers import free_port, running
+from tests.studies_helpers import load_trials, mlflow_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -37,40 +35,15 @@ pytestmark = [
 def ui(smoke_optimizers_study):
     runs_dir = smoke_optimizers_study[0]
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "experiments.ui", f"runs_dir={runs_dir}", f"port={port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    command = [sys.executable, "-m", "experiments.ui", f"runs_dir={runs_dir}", f"port={port}"]
     url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, "the MLflow UI exited"
-        try:
-            return requests.get(f"{url}/health", timeout=2).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, 120, "MLflow UI")
+    with running(command, f"{url}/health"):
         yield url, runs_dir
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
-    def group_gone() -> bool:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
 
-    wait_until(group_gone, 30, "the end of the server's process group")  # workers too
+def browser_page(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return browser, browser.new_page(viewport={"width": 1500, "height": 900})
 
 
 def test_ui_is_bound_to_loopback_only(ui):
@@ -90,8 +63,7 @@ def test_study_experiment_lists_its_runs_with_their_optimizer(ui):
     experiment_id = runs["experiment_id"].iloc[0]
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        browser, page = browser_page(playwright)
         page.goto(f"{url}/#/experiments/{experiment_id}/runs")
         page.get_by_text("optimizers (optuna)").wait_for(timeout=60_000)
         # Trials are nested under the study's run: expand it.
@@ -106,3 +78,56 @@ def test_study_experiment_lists_its_runs_with_their_optimizer(ui):
         page.screenshot(path=str(ARTIFACTS / "mlflow-ui-trial.png"))
         browser.close()
     assert (ARTIFACTS / "mlflow-ui-experiment.png").stat().st_size > 10_000
+
+
+def test_the_report_and_the_dataset_show_on_the_study_run(ui, tmp_path):
+    """After the report is built, the study's run in the UI lists it under `report/`, and the
+    runs list shows each run's dataset."""
+    from playwright.sync_api import sync_playwright
+
+    from experiments.report.__main__ import main as report_main
+
+    url, runs_dir = ui
+    assert (
+        report_main(["study=optimizers", f"runs_dir={runs_dir}", f"reports_dir={tmp_path}"]) == 0
+    )
+    runs = mlflow_runs(runs_dir, "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(
+            f"{url}/#/experiments/{parent['experiment_id']}/runs/{parent['run_id']}/artifacts"
+        )
+        page.get_by_text("report", exact=True).first.click(timeout=60_000)
+        page.get_by_text("optimizers.pdf").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "mlflow-ui-report.png"))
+        page.goto(f"{url}/#/experiments/{parent['experiment_id']}/runs")
+        page.get_by_text("embedded").first.wait_for(timeout=60_000)  # the Dataset column
+        page.screenshot(path=str(ARTIFACTS / "mlflow-ui-datasets.png"))
+        browser.close()
+
+
+def test_optuna_dashboard_shows_the_study_and_its_trials(smoke_optimizers_study):
+    from playwright.sync_api import sync_playwright
+
+    runs_dir = smoke_optimizers_study[0]
+    port = free_port()
+    command = [sys.executable, "-m", "experiments.ui", "dashboard", f"runs_dir={runs_dir}",
+               f"port={port}"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    trials = load_trials(runs_dir, "optimizers")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running(command, f"{url}/api/studies"), sync_playwright() as playwright:
+        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        assert all("127.0.0.1:" in line for line in listening.splitlines() if f":{port} " in line)
+        browser, page = browser_page(playwright)
+        page.goto(f"{url}/dashboard/")
+        page.get_by_text("optimizers").first.click(timeout=60_000)  # the study, listed
+        page.wait_for_url("**/dashboard/studies/*", timeout=60_000)
+        page.goto(page.url.rstrip("/") + "/trials")  # its trials, one by one
+        for trial in trials:
+            page.get_by_text(f"Trial {trial.number}", exact=False).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "optuna-dashboard-trials.png"))
+        browser.close()
+    assert (ARTIFACTS / "optuna-dashboard-trials.png").stat().st_size > 10_000

@@ -59,7 +59,7 @@ def test_arrays_are_read_only_memmaps_that_batches_stream_from(tmp_path, photo_f
     for name in ARRAYS:
         array = getattr(data, name)
         assert isinstance(array, np.memmap) and not array.flags.writeable, name
-    batches = LabBatches(data.train_l, data.train_ab, data.train_label, 2, shuffle=True, seed=1)
+    batches = LabBatches(data.train_l, data.train_target, 2, shuffle=True, seed=1)
     inputs, targets = batches[0]
     assert type(inputs) is np.ndarray and inputs.shape == (2, SIZE, SIZE, 1)
     assert targets.shape == (2, SIZE, SIZE, 3) and targets.dtype == np.int8  # a, b, label
@@ -72,13 +72,11 @@ def test_streaming_batches_hands_served_pages_back(tmp_path, photo_folder, monke
     released = []
     monkeypatch.setattr(cache, "release_pages", lambda array: released.append(array.shape))
     monkeypatch.setattr(cache, "RELEASE_BYTES", 3 * cache.FAULT_SPAN)  # every ~3 photos
-    batches = LabBatches(data.train_l, data.train_ab, data.train_label, 2, shuffle=True, seed=0)
+    batches = LabBatches(data.train_l, data.train_target, 2, shuffle=True, seed=0)
     got = [batches[i] for i in range(len(batches))]
-    shapes = {data.train_l.shape, data.train_ab.shape, data.train_label.shape}
-    assert set(released) == shapes  # each array released
+    assert set(released) == {data.train_l.shape, data.train_target.shape}  # each released
     monkeypatch.undo()
-    arrays = (np.asarray(data.train_l), np.asarray(data.train_ab), np.asarray(data.train_label))
-    plain = LabBatches(*arrays, 2, shuffle=True)
+    plain = LabBatches(np.asarray(data.train_l), np.asarray(data.train_target), 2, shuffle=True)
     for (x, y), (px, py) in zip(got, [plain[i] for i in range(len(plain))], strict=True):
         assert np.array_equal(x, px) and np.array_equal(y, py)
 
@@ -142,7 +140,7 @@ def test_a_new_cache_version_rebuilds(tmp_path, photo_folder, monkeypatch):
 
 
 def truncate(entry):
-    path = entry / "train_ab.npy"
+    path = entry / "train_target.npy"
     path.write_bytes(path.read_bytes()[:-100])
 
 
@@ -168,7 +166,7 @@ def delete_array(entry):
 
 def wrong_shape_in_json(entry):
     meta = json.loads((entry / "meta.json").read_text())
-    meta["arrays"]["val_ab"]["shape"][0] += 1
+    meta["arrays"]["val_target"]["shape"][0] += 1
     (entry / "meta.json").write_text(json.dumps(meta))
 
 

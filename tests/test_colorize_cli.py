@@ -75,23 +75,25 @@ def test_output_names_never_escape_the_output_folder(tmp_path):
     assert output_name(root / "a" / "b.jpg", root).as_posix() == "a/b.png"
 
 
-def test_outputs_that_would_overwrite_inputs_or_each_other_are_refused(tmp_path, model_path):
+def test_outputs_that_would_overwrite_inputs_or_each_other_are_refused(
+    tmp_path, model_path, capsys
+):
+    from colorize.__main__ import main
+
     inputs = tmp_path / "in"
     inputs.mkdir()
     gray = np.tile(np.arange(40, dtype=np.uint8), (30, 1))
     Image.fromarray(gray).save(inputs / "a.jpg")
     Image.fromarray(gray).save(inputs / "a.png")
-    clash = run_colorize("--model", str(model_path), "--input", str(inputs), "--output",
-                         str(tmp_path / "out"))  # fmt: skip
-    assert clash.returncode == 2 and clash.stderr.count("\n") == 1
-    assert "a.jpg and" in clash.stderr and "a.png would both be written as" in clash.stderr
-    assert not (tmp_path / "out").exists()  # nothing written
+    out = tmp_path / "out"
+    assert main(["--model", str(model_path), "--input", str(inputs), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a.jpg and" in err and "a.png would both be written as" in err
+    assert not out.exists()  # nothing written
     (inputs / "a.png").unlink()
     for output in (inputs, inputs / "colorized"):
-        same = run_colorize(
-            "--model", str(model_path), "--input", str(inputs), "--output", str(output)
-        )
-        assert same.returncode == 2 and "is inside --input" in same.stderr
+        args = ["--model", str(model_path), "--input", str(inputs), "--output", str(output)]
+        assert main(args) == 2 and "is inside --input" in capsys.readouterr().err
     assert sorted(p.name for p in inputs.iterdir()) == ["a.jpg"]
 
 

@@ -25,7 +25,10 @@ def test_embedded_default_holds_out_whole_scenes(smoke_data):
     assert rows["skimage:motorcycle_left"]["split"] == rows["skimage:motorcycle_right"]["split"]
     assert smoke_data.train_l.shape[1:] == (32, 32, 1) and smoke_data.train_l.dtype == np.uint8
     assert smoke_data.val_ab.shape[1:] == (32, 32, 2) and smoke_data.val_ab.dtype == np.int8
-    assert smoke_data.val_label.shape[1:] == (32, 32, 1) and smoke_data.val_label.max() <= 1
+    assert (
+        smoke_data.val_target.shape[1:] == (32, 32, 3) and smoke_data.val_target.dtype == np.int8
+    )
+    assert set(np.unique(smoke_data.val_label)) <= {0, 1}  # the accuracy label, beside a and b
     train = sum(r["crops"] for r in rows.values() if r["split"] == "train")
     val = sum(r["crops"] for r in rows.values() if r["split"] == "validation")
     assert (len(smoke_data.train_l), len(smoke_data.val_l)) == (train, val)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import optuna
-import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.studies_helpers import load_trials, mlflow_runs, run_cli
@@ -29,6 +28,7 @@ OPTIMIZERS = ["adam", "adamax", "rmsprop"]
 
 
 def start(runs_dir: Path, *extra: str) -> subprocess.Popen:
+    """The study command in its own process group, its output readable line by line."""
     return subprocess.Popen(
         [sys.executable, "-m", "experiments.run", *ARGS, *extra, f"runs_dir={runs_dir}"],
         stdout=subprocess.PIPE,
@@ -39,11 +39,13 @@ def start(runs_dir: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 300) -> list[str]:
+    """Read the process's output up to a line holding `text`; returns the lines read."""
+    deadline, seen = time.monotonic() + timeout, []
     for line in process.stdout:
+        seen.append(line)
         if text in line:
-            return
+            return seen
         assert time.monotonic() < deadline, f"no line with {text!r} in time"
     raise AssertionError(f"process ended before printing {text!r}")
 
@@ -70,37 +72,35 @@ def checkpointed(runs_dir: Path, epochs: int) -> bool:
     return False
 
 
-def trial_finished(runs_dir: Path) -> bool:
+def completed(runs_dir: Path) -> int:
     try:
-        return any(t.state.name == "COMPLETE" for t in load_trials(runs_dir, "optimizers"))
+        return sum(t.state.name == "COMPLETE" for t in load_trials(runs_dir, "optimizers"))
     except Exception:  # the study is not created yet
-        return False
+        return 0
 
 
-def during_first_epoch(process, runs_dir):
-    wait_for_line(process, "trial-001 adam seed=0 started")
-
-
-def right_after_a_checkpoint(process, runs_dir):
-    wait_for_line(process, "trial-001 adam seed=0 started")
-    wait_until(lambda: checkpointed(runs_dir, 2))
-
-
-def right_after_a_trial_finished(process, runs_dir):
-    wait_until(lambda: trial_finished(runs_dir))
-
-
-@pytest.mark.parametrize(
-    "kill_point", [during_first_epoch, right_after_a_checkpoint, right_after_a_trial_finished]
-)
-def test_kill_then_immediate_rerun_finishes_every_grid_point_once(tmp_path, kill_point):
-    process = start(tmp_path)
-    kill_point(process, tmp_path)
-    kill_group(process)
+def test_kill_then_immediate_rerun_at_three_points_finishes_every_grid_point_once(tmp_path):
+    """`kill -9` of the process group (1) during a trial's first epoch, then, in the rerun
+    started at once, (2) right after a checkpoint, then, in the next, (3) right after a trial
+    finished; a last rerun at once finishes the study. Default heartbeat, no waiting."""
+    lines = []
+    first = start(tmp_path)  # 1. adamax finishes, adam (trial 1) is killed in its first epoch
+    lines += wait_for_line(first, "trial-001 adam seed=0 started")
+    kill_group(first)
+    lines += first.stdout.readlines()
+    second = start(tmp_path)  # 2. rmsprop finishes; adam's retry (trial 3) is killed right
+    lines += wait_for_line(second, "trial-003 adam seed=0 started")  # after its checkpoint
+    wait_until(lambda: checkpointed(tmp_path, 2))
+    kill_group(second)
+    lines += second.stdout.readlines()
+    third = start(tmp_path)  # 3. the retry of the retry continues from it, finishes, and the
+    wait_until(lambda: completed(tmp_path) == 3)  # process is killed right after
+    kill_group(third)
+    lines += third.stdout.readlines()
     before = {t.number: t for t in load_trials(tmp_path, "optimizers")}
-    result = run_cli(*ARGS, f"runs_dir={tmp_path}")  # at once: no heartbeat grace to wait out
+    result = run_cli(*ARGS, f"runs_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "waiting" not in result.stdout  # the dead worker was judged at once
+    assert not [line for line in [*lines, *result.stdout.splitlines()] if "waiting" in line]
 
     after = load_trials(tmp_path, "optimizers")
     assert not [t for t in after if t.state.name == "RUNNING"]
@@ -115,16 +115,12 @@ def test_kill_then_immediate_rerun_finishes_every_grid_point_once(tmp_path, kill
     finished = children[children["status"] == "FINISHED"]
     assert sorted(finished["params.optimizer"]) == OPTIMIZERS
     assert runs[runs["tags.colorize.role"] == "study"]["status"].tolist() == ["FINISHED"]
-    retries = [t for t in after if "failed_trial" in t.system_attrs]
-    killed = [t for t in before.values() if t.state.name == "RUNNING"]
-    assert len(retries) == len(killed) and all(t.state.name == "COMPLETE" for t in retries)
-    if kill_point is right_after_a_checkpoint:  # the retry continued from the checkpoint
-        run = MlflowClient().get_run(retries[0].user_attrs["mlflow_run_id"])
-        assert int(run.data.tags["resumed_from_epoch"]) >= 2
-        steps = sorted(
-            m.step for m in MlflowClient().get_metric_history(run.info.run_id, "val_loss")
-        )
-        assert steps == [1, 2, 3]
+    adam = next(t for t in complete if t.params["optimizer"] == "adam")
+    assert adam.system_attrs["retry_history"] == [1, 3]  # killed twice, retried with its values
+    run = MlflowClient().get_run(adam.user_attrs["mlflow_run_id"])
+    assert int(run.data.tags["resumed_from_epoch"]) >= 2  # from the checkpoint, not from scratch
+    steps = sorted(m.step for m in MlflowClient().get_metric_history(run.info.run_id, "val_loss"))
+    assert steps == [1, 2, 3]
     assert not any((tmp_path / "checkpoints").rglob("state.json"))  # cleaned up when done
 
 
@@ -154,9 +150,9 @@ def foreign_running_trial(storage, study_name: str, heartbeat: bool) -> int:
     """A trial RUNNING in a worker on another host (as if that machine still worked on it)."""
     study = optuna.load_study(study_name=study_name, storage=storage)
     trial = study.ask()
-    trial.set_user_attr(
-        "worker", {"host": "elsewhere/0123456789ab", "hostname": "elsewhere", "pid": 4242,
-                   "started": "1"}
+    storage.set_trial_system_attr(
+        trial._trial_id, "worker", {"host": "elsewhere/0123456789ab", "hostname": "elsewhere",
+                                    "pid": 4242, "started": "1"}
     )  # fmt: skip
     if heartbeat:
         storage.record_heartbeat(trial._trial_id)
@@ -171,8 +167,7 @@ def test_a_trial_of_another_host_is_waited_for_with_a_countdown_then_retried(tmp
     from experiments.stores import open_optuna_storage
 
     args = ["study=optimizers", "profile=smoke", f"runs_dir={tmp_path}", "heartbeat=2"]
-    first = run_cli(*args, "n_trials=1")
-    assert first.returncode == 0, first.stderr[-3000:]
+    create_study(args)
     storage = open_optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}", 2)
     number = foreign_running_trial(storage, "optimizers", heartbeat=True)
     trial_id = next(
@@ -200,6 +195,20 @@ def test_a_trial_of_another_host_is_waited_for_with_a_countdown_then_retried(tmp
     assert (
         sorted(t.params["optimizer"] for t in trials if t.state.name == "COMPLETE") == OPTIMIZERS
     )
+
+
+def create_study(args: list[str]) -> None:
+    """The study as a run creates it (its grid queued), without running a trial."""
+    from experiments.config import compose
+    from experiments.data import StudyData
+    from experiments.engines import make_engine
+    from experiments.fingerprint import environment, make_fingerprint
+    from experiments.space import load_study
+
+    cfg, profile = compose(args)
+    spec = load_study(cfg.study).for_profile(profile, cfg.trainer.epochs)
+    current = make_fingerprint(cfg, spec, profile.epoch_scale, StudyData(cfg).key)
+    make_engine(cfg, spec, spec.name, Path(cfg.runs_dir)).open(current, environment())
 
 
 def start_args(args: list[str]) -> subprocess.Popen:

@@ -109,6 +109,11 @@ def test_report_of_smoke_optimizers_study_holds_paper_and_our_values(
         assert f"{accuracy:.2f}" in text
         assert f"{run.data.metrics['best_val_loss']:.5f}" in text
         assert row["epochs_run_mean"] == run.data.metrics["epochs_run"]
+    # each trial's own seconds, not its run's span (logging the best model came after it)
+    every = pd.read_csv(optimizer_report / "reports" / "optimizers-trials.csv")
+    for run in stored_trials(optimizer_runs, "optimizers"):
+        row = every[every["mlflow_run_id"] == run.info.run_id].iloc[0]
+        assert row["seconds"] == float(run.data.tags["trial.seconds"])
 
 
 @needs_poppler
@@ -167,6 +172,25 @@ def test_report_is_rebuilt_from_the_stores_alone(optimizer_runs, optimizer_repor
         pd.testing.assert_frame_equal(pd.read_csv(first / name), pd.read_csv(tmp_path / name))
 
 
+def test_the_report_on_the_study_run_is_replaced_by_each_build(optimizer_runs, tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from tests.studies_helpers import mlflow_runs
+
+    runs = mlflow_runs(optimizer_runs, "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]["run_id"]
+    client = MlflowClient(f"sqlite:///{optimizer_runs / 'mlflow.db'}")
+    stale = tmp_path / "stale.csv"
+    stale.write_text("an earlier build's table\n")
+    client.log_artifact(parent, str(stale), "report")
+    args = ["study=optimizers", f"runs_dir={optimizer_runs}", f"reports_dir={tmp_path / 'r'}"]
+    assert report.main(args) == 0
+    logged = sorted(a.path for a in client.list_artifacts(parent, "report"))
+    written = sorted(f"report/{p.name}" for p in (tmp_path / "r").iterdir())
+    assert logged == written  # this build's files, and only them
+    assert f"/runs/{parent}" in capsys.readouterr().out
+
+
 @needs_poppler
 def test_partial_study_is_reported_as_partial(optimizer_runs, tmp_path):
     """A study whose third trial is not on record yet (as while it still runs)."""
@@ -203,11 +227,11 @@ def enqueue(runs_dir: Path, study: str, params: dict) -> None:
 
 @needs_poppler
 def test_architecture_failures_are_listed_with_their_reason(tmp_path, capsys):
-    """Kernel 7 with valid padding cannot be built at 16 px: while that is the only trial the
-    report refuses (no finished trial); once the study resumes and a trial finishes, the failure
-    is listed with its reason."""
+    """Valid padding with kernel 5 or 7 cannot be built at the smoke profile's 16 px. While such
+    a trial is the only one the report refuses (no finished trial); once the whole study has run,
+    every infeasible combination is listed with its reason and the rest sorted by validation loss."""
     runs_dir = tmp_path / "runs"
-    common = ["study=architecture", "profile=smoke", f"runs_dir={runs_dir}", "data.image_size=16"]
+    common = ["study=architecture", "profile=smoke", f"runs_dir={runs_dir}"]
     enqueue(runs_dir, "architecture", {"kernel_size": 7, "padding": "valid", "strides": 2})
     run_study(*common, "n_trials=1")
     trials = stored_trials(runs_dir, "architecture")
@@ -219,30 +243,29 @@ def test_architecture_failures_are_listed_with_their_reason(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("error: ") and "no finished trials" in err
     assert not (tmp_path / "reports").exists()
 
-    run_study(*common, "n_trials=2")
+    run_study(*common)  # the whole grid
     assert report.main(args) == 0
     trials = stored_trials(runs_dir, "architecture")
-    states = sorted(r.data.tags["trial.state"] for r in trials)
-    assert states == ["COMPLETE", "FAIL"]
-    reason = next(
-        r.data.tags["trial.fail_reason"] for r in trials if r.data.tags["trial.state"] == "FAIL"
-    )
-    assert reason.startswith("InfeasibleArchitecture: ")
+    failed = {
+        (int(r.data.params["kernel_size"]), r.data.params["padding"], int(r.data.params["strides"])):
+        r.data.tags["trial.fail_reason"]
+        for r in trials
+        if r.data.tags["trial.state"] == "FAIL"
+    }  # fmt: skip
+    assert sorted(failed) == [(5, "valid", 1), (5, "valid", 2), (7, "valid", 1), (7, "valid", 2)]
     text = squeeze(pdf_text(tmp_path / "reports" / "architecture.pdf"))
-    assert squeeze(reason.partition(": ")[2]) in text
-    assert "complete:2of2trials" in text
+    for reason in failed.values():
+        assert reason.startswith("InfeasibleArchitecture: ")
+        assert squeeze(reason.partition(": ")[2]) in text
+    assert "complete:12of12trials" in text and "4trial(s)couldnotbebuiltortrained" in text
     failures = pd.read_csv(tmp_path / "reports" / "architecture-failed.csv")
-    assert failures[["kernel_size", "padding", "strides", "kind"]].values.tolist() == [
-        [7, "valid", 2, "InfeasibleArchitecture"]
-    ]
-    assert failures["reason"][0] == reason.partition(": ")[2]
+    assert sorted(
+        map(tuple, failures[["kernel_size", "padding", "strides"]].values.tolist())
+    ) == sorted(failed)
     combos = pd.read_csv(tmp_path / "reports" / "architecture.csv")
-    finished = combos[combos["complete"] > 0]
-    done = next(r for r in trials if r.data.tags["trial.state"] == "COMPLETE").data.params
-    assert finished[["kernel_size", "padding", "strides"]].values.tolist() == [
-        [int(done["kernel_size"]), done["padding"], int(done["strides"])]
-    ]
-    assert "Parameterimportancesleftout" in text  # one finished trial: said, not drawn
+    trained = combos[combos["failed"] == 0]
+    assert len(trained) == 8
+    assert trained["val_loss_mean"].is_monotonic_increasing  # lowest validation loss first
 
 
 @needs_poppler

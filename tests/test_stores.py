@@ -47,3 +47,21 @@ def test_a_damaged_store_is_a_one_line_error_naming_it(runs_dir, store, what, da
         assert f"MLflow store {runs_dir / store}" in capsys.readouterr().err
         assert ui_main([f"runs_dir={runs_dir}"]) == 2
         assert f"MLflow store {runs_dir / store}" in capsys.readouterr().err
+
+
+def test_the_ui_opens_any_store_a_study_accepts(runs_dir, tmp_path, capsys):
+    from experiments.ui import dashboard_command, mlflow_ui_command
+
+    other = f"sqlite:///{runs_dir / 'mlflow.db'}"
+    command = mlflow_ui_command([f"tracking_uri={other}", "port=5055"])
+    assert command[command.index("--backend-store-uri") + 1] == other
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    postgres = "postgresql+psycopg2://user@db.example/mlflow"
+    assert postgres in mlflow_ui_command([f"tracking_uri={postgres}"])
+    assert ui_main(["tracking_uri=http://tracking.example:5000"]) == 0  # a server serves its own
+    assert "http://tracking.example:5000 is an MLflow server" in capsys.readouterr().out
+    journal = tmp_path / "study.log"
+    journal.write_text("")
+    assert str(journal) in dashboard_command([f"storage=journal:{journal}"])
+    assert ui_main(["dashboard", f"storage=journal:{tmp_path / 'none.log'}"]) == 2
+    assert "no Optuna storage at" in capsys.readouterr().err

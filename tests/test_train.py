@@ -34,13 +34,13 @@ def test_compact_batches_scaled_in_the_model_equal_the_float_path(smoke_data, l_
     fitted = compact_input_model(model, l_scaling)
     compile_model(fitted)
     l_uint8, ab_int8 = np.asarray(smoke_data.val_l[:4]), np.asarray(smoke_data.val_ab[:4])
-    label = np.asarray(smoke_data.val_label[:4])
+    label = np.asarray(smoke_data.val_label[:4]).view(np.uint8)
     inputs = lab.scale_l(lab.decode_l(l_uint8), l_scaling)
     predicted = model.predict(inputs, verbose=0)
     assert np.allclose(fitted.predict(l_uint8, verbose=0), predicted, atol=1e-6)
     # Loss on int8 targets is that of the float targets a/b / 128; accuracy uses the label.
     target = lab.ab_to_target(lab.decode_ab(ab_int8))
-    targets = np.concatenate([ab_int8, label.view(np.int8)], axis=-1)
+    targets = np.asarray(smoke_data.val_target[:4])
     scores = fitted.evaluate(l_uint8, targets, verbose=0, return_dict=True)
     assert np.isclose(scores["loss"], np.mean((predicted - target) ** 2), rtol=1e-4)
     same_larger = np.argmax(predicted, -1) == label[..., 0]
@@ -59,17 +59,18 @@ def test_accuracy_labels_match_a_float64_reference_where_int8_rounding_does_not(
     photos = [embedded_photos[name][:256, :256] for name in sorted(embedded_photos)]
     photos = [p for p in photos if p.shape == (256, 256, 3)]
     converted = convert(photos)
+    stored_ab, stored_label = converted["target"][..., :2], converted["target"][..., 2:]
     reference = [color.rgb2lab(p.astype(np.float64) / 255.0)[..., 1:] for p in photos]
     exact = np.stack([lab.accuracy_label(ab) for ab in reference])
-    from_int8 = lab.accuracy_label(converted["ab"].astype(np.float64))
-    label_mismatch = np.mean(converted["label"] != exact)
+    from_int8 = lab.accuracy_label(stored_ab.astype(np.float64))
+    label_mismatch = np.mean(stored_label != exact)
     int8_mismatch = np.mean(from_int8 != exact)
     assert label_mismatch < 1e-4, label_mismatch  # float32 ties only
     assert int8_mismatch > 100 * max(label_mismatch, 1e-6)  # what storing int8 labels would cost
     # the metric itself, on a prediction that is the float64 truth: 100 % only with the label
     predicted = np.concatenate(reference).reshape(len(photos), 256, 256, 2)
     model_out = np.asarray(predicted / 128.0, np.float32)
-    targets = np.concatenate([converted["ab"], converted["label"].view(np.int8)], axis=-1)
+    targets = converted["target"]
     import keras
 
     from colorize.train import label_accuracy

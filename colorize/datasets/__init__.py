@@ -50,9 +50,9 @@ class LabData:
 
     Attributes:
         train_l, val_l: uint8 L, shape (N, S, S, 1).
-        train_ab, val_ab: int8 a/b in LAB units, shape (N, S, S, 2).
-        train_label, val_label: uint8 (N, S, S, 1), 1 where the unrounded b > a (the paper's
-            accuracy label, exact where int8 a/b would tie).
+        train_target, val_target: int8 (N, S, S, 3): a and b in LAB units, then the paper's
+            accuracy label (1 where the unrounded b > a, exact where int8 a/b would tie); views
+            `train_ab`, `train_label` (and `val_...`) read them apart.
         manifest: one dict per source photo: file, sha256, scene, split, crops.
         skipped: photo names by reason ("grayscale", "unreadable").
     """
@@ -60,11 +60,9 @@ class LabData:
     name: str
     image_size: int
     train_l: np.ndarray
-    train_ab: np.ndarray
-    train_label: np.ndarray
+    train_target: np.ndarray
     val_l: np.ndarray
-    val_ab: np.ndarray
-    val_label: np.ndarray
+    val_target: np.ndarray
     manifest: list[dict] = field(default_factory=list)
     skipped: dict[str, list[str]] = field(default_factory=dict)
     upscaled: list[str] = field(default_factory=list)
@@ -72,6 +70,22 @@ class LabData:
     @property
     def num_photos(self) -> int:
         return len(self.manifest)
+
+    @property
+    def train_ab(self) -> np.ndarray:
+        return self.train_target[..., :2]
+
+    @property
+    def val_ab(self) -> np.ndarray:
+        return self.val_target[..., :2]
+
+    @property
+    def train_label(self) -> np.ndarray:
+        return self.train_target[..., 2:]
+
+    @property
+    def val_label(self) -> np.ndarray:
+        return self.val_target[..., 2:]
 
 
 @dataclass(frozen=True)

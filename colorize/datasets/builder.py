@@ -3,7 +3,8 @@
 Pass 1 decodes each photo once (a few at a time, in a thread pool), skips it with a warning if
 it cannot be read or has no colour, shrinks it to a working copy and cuts its crops for both
 roles: `crops_per_photo` augmented training crops and `val_crops` plain validation crops, each
-converted straight to uint8 L, int8 a/b and the exact accuracy label and appended to raw files.
+converted straight to uint8 L and int8 targets (a, b and the exact accuracy label) and appended
+to raw files.
 Then whole scenes are drawn for validation among the usable photos, and pass 2 copies each
 photo's rows of its role into the sink. Memory stays bounded by the window of photos in flight,
 however many photos there are.
@@ -29,6 +30,7 @@ from colorize.datasets.sinks import ARRAYS
 log = logging.getLogger(__name__)
 WINDOW = 32  # photos decoded at a time (bounds memory)
 ROLES = ("train", "val")
+KINDS = ("l", "target")
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,14 @@ class _Prepared:
 
 
 def convert(crops: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """uint8 RGB crops -> {"l", "ab", "label"} compact arrays (label from unrounded a/b)."""
+    """uint8 RGB crops -> {"l": uint8 L, "target": int8 [a, b, label]} (label from the
+    unrounded a/b: 1 where b > a)."""
     rgb = np.stack(crops)
-    out = {
-        "l": np.empty(rgb.shape[:3] + (1,), np.uint8),
-        "ab": np.empty(rgb.shape[:3] + (2,), np.int8),
-        "label": np.empty(rgb.shape[:3] + (1,), np.uint8),
-    }
-    lab.rgb_uint8_to_compact(rgb, out["l"], out["ab"], out["label"])
-    return out
+    lightness = np.empty(rgb.shape[:3] + (1,), np.uint8)
+    ab = np.empty(rgb.shape[:3] + (2,), np.int8)
+    label = np.empty(rgb.shape[:3] + (1,), np.uint8)
+    lab.rgb_uint8_to_compact(rgb, lightness, ab, label)
+    return {"l": lightness, "target": np.concatenate([ab, label.view(np.int8)], axis=-1)}
 
 
 def _prepare(ref: PhotoRef, settings: BuildSettings) -> _Prepared:
@@ -135,7 +136,7 @@ def _pass_one(refs, settings, work: Path, what: str):
     handles = {
         (role, kind): open(work / f"{role}_{kind}.raw", "wb")  # noqa: SIM115  (closed below)
         for role in ROLES
-        for kind in ("l", "ab", "label")
+        for kind in KINDS
     }
     results: list[_Prepared] = []
     try:
@@ -193,7 +194,7 @@ def build(
     sink = make_sink(rows)
     size = settings.image_size
     for role in ROLES:
-        for kind in ("l", "ab", "label"):
+        for kind in KINDS:
             dtype, channels = ARRAYS[f"{role}_{kind}"]
             row_bytes = size * size * channels
             with open(work / f"{role}_{kind}.raw", "rb") as handle:

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-# array name -> (dtype, channels); every array is (rows, size, size, channels)
+# array name -> (dtype, channels); every array is (rows, size, size, channels). A target holds
+# a, b and the accuracy label side by side: a batch of targets is one gather, not three.
 ARRAYS = {
     "train_l": (np.uint8, 1),
-    "train_ab": (np.int8, 2),
-    "train_label": (np.uint8, 1),
+    "train_target": (np.int8, 3),
     "val_l": (np.uint8, 1),
-    "val_ab": (np.int8, 2),
-    "val_label": (np.uint8, 1),
+    "val_target": (np.int8, 3),
 }
 
 

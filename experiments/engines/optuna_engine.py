@@ -34,7 +34,7 @@ from experiments.engines.optuna_trials import (
     unseen_values,
 )
 from experiments.objective import TrialFailed
-from experiments.sampling import make_pruner, make_sampler, suggest
+from experiments.sampling import RecordingSampler, make_pruner, make_sampler, suggest
 from experiments.stores import default_storage, has_heartbeats, open_optuna_storage, sqlite_path
 from experiments.workers import worker_index
 
@@ -105,7 +105,7 @@ class OptunaEngine(Engine):
         worker = worker_index()
         if worker == 0:
             study.set_user_attr(records.STARTS_ATTR, start + 1)
-        study.sampler = make_sampler(spec, start=start * 64 + worker)
+        study.sampler = RecordingSampler(make_sampler(spec, start=start * 64 + worker))
         if spec.is_grid and not study.user_attrs.get("grid_enqueued"):
             study.set_user_attr("grid_enqueued", True)
             names = list(spec.grid())
@@ -135,7 +135,7 @@ class OptunaEngine(Engine):
         ages = heartbeat_ages(self.storage, study._study_id) if self.heartbeats else {}
         waiting = []
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker = trial.user_attrs.get(liveness.WORKER_ATTR)
+            worker = liveness.worker_of(trial)
             verdict = liveness.judge(worker)
             unbeaten = trial._trial_id not in ages and worker is None
             started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
@@ -173,17 +173,15 @@ class OptunaEngine(Engine):
     def _remaining(self, total: int) -> int:
         study = self.study_obj
         trials = study.get_trials(deepcopy=False)
-        waiting = sum(t.state == TrialState.WAITING for t in trials)
+        if self.spec.is_grid and not any(t.state == TrialState.WAITING for t in trials):
+            return 0  # every queued grid point (and retry) has been taken
         running = sum(t.state == TrialState.RUNNING for t in trials)
-        if self.spec.is_grid and study.sampler.is_exhausted(study) and not waiting:
-            return 0
         return max(0, total - len(settled_trials(study)) - running)
 
     def _objective(self, runner):
         spec = self.spec
 
         def objective(trial: optuna.Trial) -> float:
-            trial.set_user_attr(liveness.WORKER_ATTR, liveness.this_worker())
             if is_surplus(trial, spec):
                 trial.set_user_attr(records.SURPLUS_ATTR, True)
                 raise SurplusTrial("the grid was already complete")
@@ -222,7 +220,7 @@ class OptunaEngine(Engine):
     def _wait_line(self, trials, ages: dict[int, float]) -> str:
         parts = []
         for trial in trials:
-            worker = trial.user_attrs.get(liveness.WORKER_ATTR)
+            worker = liveness.worker_of(trial)
             where = liveness.describe(worker)
             if liveness.judge(worker) is liveness.Liveness.ALIVE:
                 parts.append(f"trial {trial.number} runs in {where}")
@@ -284,8 +282,7 @@ class OptunaEngine(Engine):
             blind = [
                 t
                 for t in waiting
-                if liveness.judge(t.user_attrs.get(liveness.WORKER_ATTR))
-                is not liveness.Liveness.ALIVE
+                if liveness.judge(liveness.worker_of(t)) is not liveness.Liveness.ALIVE
                 and not self.heartbeats
             ]
             if blind:  # no heartbeat: a worker on another host cannot be judged from here
@@ -293,7 +290,7 @@ class OptunaEngine(Engine):
                     notes,
                     [
                         f"trial {t.number} is still RUNNING in "
-                        f"{liveness.describe(t.user_attrs.get(liveness.WORKER_ATTR))}; storage "
+                        f"{liveness.describe(liveness.worker_of(t))}; storage "
                         f"{self.url} has no heartbeats, so whether that worker is alive cannot "
                         "be told from here"
                         for t in blind
@@ -310,10 +307,11 @@ class OptunaEngine(Engine):
 
     def _outcome(self, notes: list[str], still_running: list[str]) -> Outcome:
         trials = self.study_obj.get_trials(deepcopy=False)
-        shown = [
+        shown = [  # trials that ran, or run: not queued ones, surplus or repeats
             t
             for t in trials
-            if not t.user_attrs.get(records.SURPLUS_ATTR)
+            if t.state != TrialState.WAITING
+            and not t.user_attrs.get(records.SURPLUS_ATTR)
             and not t.user_attrs.get(records.DUPLICATE_ATTR)
         ]
         rows = rows_of(shown)

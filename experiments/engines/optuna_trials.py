@@ -29,11 +29,17 @@ def _uncounted(trial: optuna.trial.FrozenTrial) -> bool:
     return bool(attrs.get(records.SURPLUS_ATTR) or attrs.get(records.DUPLICATE_ATTR))
 
 
+def retried_numbers(trials) -> set[int]:
+    """Trials that failed and were queued again: every number in a retry's history (a retry
+    of a retry names the first trial as `failed_trial`, and both in its history)."""
+    return {number for t in trials for number in t.system_attrs.get("retry_history", [])}
+
+
 def settled_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Finished trials that count towards the budget (a failed trial that was retried, a grid
     surplus and a sampled duplicate do not)."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    retried = retried_numbers(trials)
     return [
         t for t in trials if t.state in SETTLED and t.number not in retried and not _uncounted(t)
     ]

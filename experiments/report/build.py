@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import records as r
+from experiments.finish import GRAY_ARTIFACT
 from experiments.report import figures, paper
 from experiments.report.comparisons import comparison_for
 from experiments.report.comparisons.settings import best_trial, failure_table
@@ -20,7 +21,6 @@ from experiments.report.pdf import ReportPdf
 from experiments.report.store import StoredStudy, download_artifact
 from experiments.report.tables import Table, trials_table
 
-GRAY_ARTIFACT = "against_gray.json"
 MAX_SAMPLE_GROUPS = 6
 SAMPLES_PER_PAGE = 3
 

@@ -278,8 +278,9 @@ def _retried_numbers(optuna_study) -> set[int]:
     """Optuna trials that failed because they were killed and were run again under a new number."""
     if optuna_study is None:
         return set()
-    trials = optuna_study.get_trials(deepcopy=False)
-    return {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    from experiments.engines.optuna_trials import retried_numbers
+
+    return retried_numbers(optuna_study.get_trials(deepcopy=False))
 
 
 def _open_optuna(study: str, candidates: list[str]) -> tuple[Any, str | None, str | None]:

@@ -119,27 +119,24 @@ def verdicts(stored) -> list[Verdict]:
         stats.welch_interval(_losses(groups[b]), _losses(groups[500]), "seeds")
         for b in (600, 1000)
     ]
-    evidence = (
-        "; ".join(
-            f"budget {b} minus 500: {i.describe(digits=5)}"
-            for b, i in zip((600, 1000), intervals, strict=True)
-        )
-        + "."
-    )
+    evidence = _each("budget {} minus 500: {}", intervals, 5)
     found.append(_verdict(findings[1], intervals, note, evidence))
     intervals = [
         stats.mean_interval([rise(t) for _, t in groups[b].iterrows()], OVERFIT_RISE, "seeds")
         for b in (600, 1000)
     ]
-    evidence = (
-        "; ".join(
-            f"budget {b}: mean rise minus {OVERFIT_RISE:.0%} {i.describe(digits=3)}"
-            for b, i in zip((600, 1000), intervals, strict=True)
-        )
-        + "."
-    )
+    evidence = _each(f"budget {{}}: mean rise minus {OVERFIT_RISE:.0%} {{}}", intervals, 3)
     found.append(_verdict(findings[2], intervals, note, evidence))
     return found
+
+
+def _each(template: str, intervals, digits: int) -> str:
+    """'budget 600 ...; budget 1000 ....': one interval each for the two long budgets."""
+    parts = [
+        template.format(budget, interval.describe(digits=digits))
+        for budget, interval in zip((600, 1000), intervals, strict=True)
+    ]
+    return "; ".join(parts) + "."
 
 
 def _verdict(finding: str, intervals, collapse: str | None, evidence: str) -> Verdict:
@@ -217,15 +214,8 @@ def epoch_table(stored) -> Table:
         "Lowest val. loss at epoch", "Lowest val. loss", "Val. loss at end", "Val. acc. %",
         "Train acc. %", "Val. loss after the lowest", "Paper",
     ]  # fmt: skip
-    return Table(
-        name="",
-        title="Epoch budgets: the paper's second result (mean ± std over trials)",
-        columns=columns,
-        rows=rows,
-        frame=pd.DataFrame(records),
-        notes=notes,
-        wide={10, 11},
-    )
+    title = "Epoch budgets: the paper's second result (mean ± std over trials)"
+    return Table("", title, columns, rows, pd.DataFrame(records), notes, wide={10, 11})
 
 
 def tables(stored) -> list[Table]:

@@ -1,0 +1,132 @@
+"""The end of a finished study: the trials table, the best trial against the runner-up, the best
+model logged and registered, the test photos colorized and (when they have colour) scored against
+gray, and the command that opens the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import records as r
+from experiments.config import RunConfig
+from experiments.errors import UsageError
+from experiments.ranking import rank
+
+GRAY_ARTIFACT = "against_gray.json"
+
+
+def ui_command(cfg: RunConfig) -> str:
+    """The command that opens the UI on this study's MLflow store."""
+    if cfg.tracking_uri:
+        return f"python -m experiments.ui tracking_uri={cfg.tracking_uri}"
+    return f"python -m experiments.ui runs_dir={cfg.runs_dir}"
+
+
+def registered_name(study: str, engine: str) -> str:
+    """Each engine registers its best model under its own name."""
+    return study if engine == "optuna" else f"{study}-{engine.replace('_', '-')}"
+
+
+def best_line(rows: list[dict], spec) -> str:
+    """The best trial's settings against the runner-up's, over seeds (`experiments.ranking`)."""
+    found = rank(
+        [
+            {k.removeprefix("params_"): v for k, v in row.items() if k.startswith("params_")}
+            | {"value": row["value"]}
+            for row in rows
+            if row["state"] == "COMPLETE"
+        ],
+        spec.direction,
+    )
+    if found is None:
+        return ""
+
+    def shown(settings: dict) -> str:
+        return " ".join(f"{k}={v}" for k, v in settings.items()) or "(one setting)"
+
+    return found.sentence(spec.metric, shown)
+
+
+def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, dataset) -> None:
+    runs_dir = Path(cfg.runs_dir).expanduser()
+    table = pd.DataFrame(outcome.rows)
+    csv_path = runs_dir / f"{name}-{cfg.tuner}-trials.csv"
+    table.to_csv(csv_path, index=False)
+    tracker.client.log_artifact(tracker.parent_run_id, str(csv_path))
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False) if len(table) else "no trials")
+    print(f"trials table: {csv_path}")
+    if outcome.best is not None:
+        print(best_line(outcome.rows, spec))
+        model_path = publish_best(cfg, name, tracker, outcome.best, models_dir)
+        if model_path.exists():
+            test_photos(cfg, name, tracker, model_path, outcome.best[0], dataset)
+    print(f"browse the runs: {ui_command(cfg)}")
+
+
+def publish_best(cfg: RunConfig, name: str, tracker, best, models_dir: Path) -> Path:
+    from experiments.models import log_best_model
+
+    number, run_id = best
+    model_path = models_dir / f"trial-{number:03d}.keras"
+    registered = registered_name(name, cfg.tuner)
+    parent = tracker.client.get_run(tracker.parent_run_id)
+    already = parent.data.tags.get(r.BEST_MODEL_TRIAL_TAG) == str(number)
+    if not already and run_id and model_path.exists():
+        uri = log_best_model(run_id, model_path, registered)
+        tracker.set_tags(
+            tracker.parent_run_id, {r.BEST_MODEL_TRIAL_TAG: number, r.BEST_MODEL_URI_TAG: uri}
+        )
+        print(f"best trial {number}: model logged and registered as models:/{registered}/latest")
+    elif already:
+        print(f"best trial {number}: model already registered as models:/{registered}/latest")
+    else:
+        print(
+            f"best trial {number}: its model file is not on this machine ({model_path}); rerun "
+            "this command where that trial ran to log and register it"
+        )
+    return model_path
+
+
+def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: int, dataset):
+    """Colorize `data.test_dir` into `<runs_dir>/results/<study>`, and score the best model
+    against gray on the colour test photos: the landscape test set, or the test folder's."""
+    from colorize.predict import load_model
+
+    photos, source = [], ""
+    if cfg.data.test_dir:
+        from colorize.__main__ import main as colorize_main
+        from colorize.datasets import read_photos
+
+        out = Path(cfg.runs_dir).expanduser() / "results" / name
+        command = ["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)]
+        if colorize_main(command):
+            raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")
+        found, _ = read_photos(cfg.data.test_dir, "test")
+        photos = [(str(p.relative_to(Path(cfg.data.test_dir))), rgb) for p, rgb in found]
+        source = f"the test folder {cfg.data.test_dir}"
+    elif dataset.spec.source == "landscapes":
+        from colorize.datasets.landscapes import landscape_photos
+
+        photos = [(ref.name.split(":", 1)[1], ref.read()) for ref in landscape_photos("test")]
+        source = f"the {len(photos)} landscape test photos"
+    if not photos:
+        return
+    from colorize.evaluate import evaluate
+
+    model, settings = load_model(model_path)
+    scores = evaluate(model, photos, settings["l_scaling"])
+    if not scores.rows:
+        print(f"test photos: none has colour, so none was scored against gray ({source})")
+        return
+    record = scores.to_dict() | {"source": source, "trial": number}
+    tracker.client.log_dict(tracker.parent_run_id, record, GRAY_ARTIFACT)
+    tracker.log_metrics(
+        tracker.parent_run_id,
+        {
+            "test_delta_e2000_model": scores.mean("model")["delta_e2000"],
+            "test_delta_e2000_gray": scores.mean("gray")["delta_e2000"],
+        },
+    )
+    print(f"against gray on {source}: {scores.summary()}")

@@ -1,0 +1,184 @@
+"""Every verdict of the report, on real MLflow stores written by the study's own tracker with
+chosen metrics (no training): each outcome of each verdict, its word and its numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from experiments.report.comparisons import epochs, optimizers
+from experiments.report.store import load_study_records
+from experiments.stores import default_tracking_uri
+from experiments.tracking import Tracker
+
+
+def write_study(runs_dir, study: str, trials: list[dict]) -> None:
+    """A parent run and one finished trial run per dict: `params` (incl. `space` values),
+    `metrics`, and `val_loss` (a per-epoch curve)."""
+    tracker = Tracker(default_tracking_uri(runs_dir), study, runs_dir, "optuna")
+    tracker.start_study_run("test storage", study, "f" * 16)
+    tracker.log_study_setup(
+        "", {"metric": "val_loss", "direction": "minimize", "profile": "test",
+             "total_trials": len(trials)}, {}, {},
+    )  # fmt: skip
+    for number, trial in enumerate(trials):
+        space = trial["space"]
+        params = {"patience": 3, "image_size": 16, **trial.get("params", {})}
+        run_id = tracker.start_trial_run(number, params, space, "")
+        curve = trial["val_loss"]
+        history = {"val_loss": curve, "loss": curve, "accuracy": [0.5] * len(curve),
+                   "val_accuracy": [0.5] * len(curve)}  # fmt: skip
+        tracker.log_history(run_id, history)
+        best = int(np.argmin(curve))
+        tracker.log_metrics(
+            run_id,
+            {"best_val_loss": curve[best], "best_epoch": best + 1, "epochs_run": len(curve),
+             "best_val_accuracy": trial.get("accuracy", 0.5)},
+        )  # fmt: skip
+        tracker.end_trial_run(run_id, "COMPLETE")
+    tracker.end_study_run("FINISHED")
+
+
+def optimizer_trials(accuracies: dict[str, list[float]]) -> list[dict]:
+    return [
+        {
+            "space": {"optimizer": name, "seed": seed},
+            "params": {"optimizer": name, "seed": seed, "epochs": 5},
+            "accuracy": value / 100,
+            "val_loss": [0.05, 0.04],
+        }
+        for name, values in accuracies.items()
+        for seed, value in enumerate(values)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("adamax", "rmsprop", "word"),
+    [
+        ([60.0, 61.0, 62.0], [55.0, 56.0, 55.5], "reproduced"),
+        ([50.0, 51.0, 50.5], [55.0, 56.0, 55.5], "not reproduced"),
+        ([55.0, 60.0, 50.0], [54.0, 59.0, 51.0], "inconclusive"),
+        ([60.0, 61.0], [50.0, 51.0], "inconclusive"),  # two seeds: no test by rule
+    ],
+)
+def test_optimizer_verdict_rests_on_a_welch_interval_of_seeds(tmp_path, adamax, rmsprop, word):
+    write_study(tmp_path, "optimizers", optimizer_trials(
+        {"adamax": adamax, "adam": [57.0] * len(adamax), "rmsprop": rmsprop}
+    ))  # fmt: skip
+    (verdict,) = optimizers.verdicts(load_study_records("optimizers", str(tmp_path)))
+    assert verdict.word == word
+    gap = np.mean(adamax) - np.mean(rmsprop)
+    assert f"Adamax minus RMSprop mean validation accuracy: {gap:+.2f} points" in verdict.evidence
+    if len(adamax) >= 3:
+        ci = scipy_stats.ttest_ind(adamax, rmsprop, equal_var=False).confidence_interval(0.95)
+        assert f"95 % CI {ci.low:+.2f} to {ci.high:+.2f} points" in verdict.evidence
+        assert "Welch t-interval, 3 vs 3 seeds" in verdict.evidence
+    else:
+        assert "fewer than 3" in verdict.evidence
+    assert "paper: about +5 points" in verdict.evidence
+
+
+def epoch_trials(curves: dict[int, list[list[float]]]) -> list[dict]:
+    """One trial per budget and seed, each with its validation-loss curve."""
+    return [
+        {
+            "space": {"epochs": budget, "seed": seed},
+            "params": {"epochs": len(curve), "seed": seed, "optimizer": "adamax"},
+            "val_loss": curve,
+        }
+        for budget, per_seed in curves.items()
+        for seed, curve in enumerate(per_seed)
+    ]
+
+
+def shaped(lowest: float, rise: float, length: int, seed: int) -> list[float]:
+    """A curve falling to `lowest` then rising by `rise` (relative) at its end, a bit per seed."""
+    low = lowest * (1 + 0.01 * seed)
+    rise = rise * (1 + 0.1 * seed) + 0.002 * seed
+    down = list(np.linspace(low * 3, low, length - 2))
+    return [*down, low * (1 + rise / 2), low * (1 + rise)]
+
+
+def write_epochs(tmp_path, low: dict[int, float], rise: dict[int, float]):
+    lengths = {100: 6, 500: 10, 600: 12, 1000: 14}  # each budget trained a different run
+    curves = {b: [shaped(low[b], rise[b], lengths[b], s) for s in range(3)] for b in lengths}
+    write_study(tmp_path, "epochs", epoch_trials(curves))
+    return {
+        v.finding.split(" (")[0]: v
+        for v in epochs.verdicts(load_study_records("epochs", str(tmp_path)))
+    }
+
+
+def test_epoch_verdicts_reproduced(tmp_path):
+    found = write_epochs(
+        tmp_path,
+        {100: 0.05, 500: 0.02, 600: 0.03, 1000: 0.035},
+        {100: 0.0, 500: 0.0, 600: 0.3, 1000: 0.4},
+    )
+    assert [v.word for v in found.values()] == ["reproduced"] * 3
+    underfit = found["100 epochs underfit"]
+    assert (
+        "Budget 100 minus 500: +0.03" in underfit.evidence
+        and "Welch t-interval, 3 vs 3" in underfit.evidence
+    )
+
+
+def test_epoch_verdicts_not_reproduced(tmp_path):
+    found = write_epochs(
+        tmp_path,
+        {100: 0.02, 500: 0.05, 600: 0.03, 1000: 0.03},
+        {100: 0.0, 500: 0.0, 600: 0.0, 1000: 0.0},
+    )
+    assert [v.word for v in found.values()] == ["not reproduced"] * 3
+    rose = found["validation loss rose after its lowest epoch at 600 and 1000"]
+    assert "budget 600: mean rise minus 5% -0.048" in rose.evidence
+
+
+def test_epoch_verdicts_inconclusive_when_seeds_disagree(tmp_path):
+    lengths = {100: 6, 500: 10, 600: 12, 1000: 14}
+    noisy = {0: 0.02, 1: 0.05, 2: 0.035}
+    curves = {b: [shaped(noisy[(s + i) % 3], 0.05 * s, lengths[b], 0) for s in range(3)]
+              for i, b in enumerate(lengths)}  # fmt: skip
+    write_study(tmp_path, "epochs", epoch_trials(curves))
+    found = epochs.verdicts(load_study_records("epochs", str(tmp_path)))
+    assert [v.word for v in found] == ["inconclusive"] * 3
+
+
+def test_budgets_that_collapsed_into_one_run_are_said_to_and_decide_nothing(tmp_path):
+    same = [shaped(0.02, 0.1, 8, s) for s in range(3)]  # early stopping ended every budget alike
+    write_study(tmp_path, "epochs", epoch_trials({100: [shaped(0.05, 0, 6, s) for s in range(3)],
+                                                  500: same, 600: same, 1000: same}))  # fmt: skip
+    found = epochs.verdicts(load_study_records("epochs", str(tmp_path)))
+    assert found[0].word == "reproduced"  # 100 differs from 500: it can be tested
+    for verdict in found[1:]:
+        assert verdict.word == "inconclusive"
+        assert (
+            "budgets 500 and 600, 500 and 1000, 600 and 1000 collapsed into the same run"
+            in verdict.evidence
+        )
+
+
+def test_the_best_setting_is_better_than_the_runner_up_only_beyond_seed_noise():
+    from experiments.ranking import rank
+
+    clear = [{"optimizer": o, "seed": s, "value": v + 0.001 * s}
+             for o, v in (("adamax", 0.01), ("adam", 0.02)) for s in range(3)]  # fmt: skip
+    found = rank(clear, "minimize")
+    assert found.best == {"optimizer": "adamax"} and found.word == "better than the runner-up"
+    assert "beyond seed noise" in found.sentence("val_loss")
+    single = [{"kernel_size": k, "value": v} for k, v in ((3, 0.01), (5, 0.02))]
+    found = rank(single, "minimize")
+    assert found.word == "inconclusive" and "within seed noise" in found.sentence("val_loss")
+
+
+def test_a_study_whose_trials_all_built_says_so_not_that_failures_are_listed_below(tmp_path):
+    from experiments.report.comparisons.settings import settings_table
+
+    write_study(tmp_path, "architecture", [
+        {"space": {"kernel_size": k, "padding": "same", "strides": 2},
+         "params": {"kernel_size": k, "padding": "same", "strides": 2}, "val_loss": [v, v / 2]}
+        for k, v in ((3, 0.04), (5, 0.06))
+    ])  # fmt: skip
+    notes = " ".join(settings_table(load_study_records("architecture", str(tmp_path))).notes)
+    assert "every trial could be built and trained" in notes and "listed below" not in notes
