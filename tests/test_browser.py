@@ -100,10 +100,15 @@ def test_the_report_and_the_dataset_show_on_the_study_run(ui, tmp_path):
             f"{url}/#/experiments/{parent['experiment_id']}/runs/{parent['run_id']}/artifacts"
         )
         page.get_by_text("report", exact=True).first.click(timeout=60_000)
-        page.get_by_text("optimizers.pdf").first.wait_for(timeout=30_000)
+        page.get_by_text("optimizers.pdf").first.click(timeout=30_000)  # previewed
+        page.wait_for_timeout(3_000)  # the PDF viewer draws on a canvas: nothing to wait on
         page.screenshot(path=str(ARTIFACTS / "mlflow-ui-report.png"))
         page.goto(f"{url}/#/experiments/{parent['experiment_id']}/runs")
         page.get_by_text("embedded").first.wait_for(timeout=60_000)  # the Dataset column
+        page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
+        trial_names = runs.loc[runs["tags.colorize.role"] == "trial", "tags.mlflow.runName"]
+        page.get_by_text(trial_names.iloc[0], exact=True).wait_for(timeout=30_000)
+        assert page.get_by_text("embedded").count() >= len(runs)  # each run with its dataset
         page.screenshot(path=str(ARTIFACTS / "mlflow-ui-datasets.png"))
         browser.close()
 
