@@ -7,8 +7,8 @@ memory-mapped from the dataset cache (the embedded photos at `--image-size`, abo
 crops, loaded by `experiments.data.StudyData` as a study does), with the same optimizer, batch
 size and seed, in one process, alternating:
 
-- trial: `experiments.objective.TrialRunner.run` through the Optuna engine
-  (`experiments.engines.make_engine`, opened, recovered and run as `experiments.study` drives
+- trial: `experiments.trial_runner.TrialRunner.run` through the Optuna engine
+  (`experiments.engine_registry.make_engine`, opened, recovered and run as `experiments.study` drives
   it), i.e. a real Optuna trial in SQLite storage with heartbeats and the Keras pruning callback
   (a median pruner that never prunes here), a real `Tracker` on a temporary MLflow SQLite store
   (per-epoch metrics and the progress line), the per-epoch checkpoint, early stopping, then the
@@ -92,10 +92,10 @@ def instrument() -> None:
     import optuna_integration
 
     from colorize import checkpoint, train
-    from experiments import objective
+    from experiments import trial_runner
 
     timed_method(checkpoint, "save", "checkpoint save")
-    timed_method(objective.EpochRecorder, "on_epoch_end", "MLflow epoch log + line")
+    timed_method(trial_runner.EpochRecorder, "on_epoch_end", "MLflow epoch log + line")
     timed_method(optuna_integration.KerasPruningCallback, "on_epoch_end", "Optuna report/prune")
     timed_method(keras.callbacks.EarlyStopping, "on_epoch_end", "early stopping")
     timed_method(train.LearningRateLogger, "on_epoch_end", "learning-rate logger")
@@ -145,11 +145,11 @@ def main() -> None:
     from experiments import fingerprint as fingerprints
     from experiments.config import compose, study_name
     from experiments.data import StudyData
-    from experiments.engines import make_engine
-    from experiments.objective import TrialRunner
-    from experiments.space import ParamSpec, load_study
-    from experiments.stores import default_tracking_uri
+    from experiments.engine_registry import make_engine
+    from experiments.store_urls import default_tracking_uri
+    from experiments.study_spec import ParamSpec, load_study
     from experiments.tracking import Tracker
+    from experiments.trial_runner import TrialRunner
 
     instrument()
     once: dict[str, float] = {}
@@ -213,7 +213,7 @@ def main() -> None:
         current = fingerprints.make_fingerprint(cfg, spec, profile.epoch_scale, dataset.key)
         engine = make_engine(cfg, spec, name, runs_dir)
         engine.open(current, fingerprints.environment())
-        tracker = Tracker(default_tracking_uri(runs_dir), name, runs_dir, cfg.tuner)
+        tracker = Tracker(default_tracking_uri(runs_dir), name, runs_dir, cfg.engine)
         tracker.start_study_run(engine.location, spec.name, current.hash)
         engine.recover(tracker)
         once["tracker + study creation"] = time.perf_counter() - started
@@ -243,7 +243,7 @@ def main() -> None:
                 }
                 return record
 
-        models_dir = runs_dir / "models" / name / cfg.tuner
+        models_dir = runs_dir / "models" / name / cfg.engine
         runner = TimedRunner(cfg, spec, profile, data, tracker, models_dir, current.hash)
         rounds = []
         for repeat in range(args.repeats):

@@ -89,8 +89,8 @@ def replay(rows: list[dict], pruner_settings: dict) -> tuple[int, dict | None, f
     """What a pruner would have done on these curves: (epochs, best params, best value)."""
     import optuna
 
-    from experiments.sampling import make_pruner
-    from experiments.space import StudySpec
+    from experiments.engines.optuna_sampling import make_pruner
+    from experiments.study_spec import StudySpec
 
     spec = StudySpec(
         "replay", "", "val_loss", "minimize", {"type": "random"}, pruner_settings, 0, {}
@@ -125,7 +125,7 @@ def replay(rows: list[dict], pruner_settings: dict) -> tuple[int, dict | None, f
 def run_study(runs_dir: Path, overrides: list[str], pruner: dict | None, quiet: bool) -> float:
     from experiments import study as study_module
     from experiments.config import compose
-    from experiments.space import load_study
+    from experiments.study_spec import load_study
 
     def study_info(name: str):
         study = load_study(name)
@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="show the studies' output")
     args = parser.parse_args()
 
-    from experiments.space import load_study
+    from experiments.study_spec import load_study
 
     overrides = [
         f"profile={args.profile}",

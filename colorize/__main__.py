@@ -66,29 +66,6 @@ def evaluate_parser() -> argparse.ArgumentParser:
     return _model_arguments(parser)
 
 
-def _outputs(files: list[Path], source: Path, output: Path) -> dict[Path, Path]:
-    """Each input's output file; refuses an output folder that is (inside) the input folder
-    and two inputs that would write one output (a.jpg and a.png)."""
-    from colorize.predict import output_name
-
-    source_real, output_real = source.resolve(), output.resolve()
-    if output_real == source_real or source_real in output_real.parents:
-        raise CommandError(
-            f"--output {output} is inside --input {source}: outputs would overwrite inputs or "
-            "be read as inputs next time; choose a folder outside it"
-        )
-    targets: dict[Path, Path] = {}
-    for file in files:
-        target = output / output_name(file, source)
-        if target in targets.values():
-            first = next(f for f, t in targets.items() if t == target)
-            raise CommandError(
-                f"{first} and {file} would both be written as {target}; rename one of them"
-            )
-        targets[file] = target
-    return targets
-
-
 def _load(reference: str, l_scaling: str | None):
     from colorize.predict import ModelNotFound, load_model
 
@@ -100,38 +77,18 @@ def _load(reference: str, l_scaling: str | None):
 
 
 def colorize_command(args: argparse.Namespace) -> int:
-    from PIL import Image
-    from tqdm.auto import tqdm
-
-    from colorize import images
-    from colorize.datasets import DataError, check_folder
-    from colorize.datasets.photos import walk_images
+    from colorize.folders import FolderError, colorize_folder, plan_outputs
 
     try:
-        files, _ = walk_images(check_folder(args.input, "input"))
-    except DataError as error:
+        targets = plan_outputs(args.input, args.output)
+    except FolderError as error:
         raise CommandError(str(error)) from None
-    if not files:
-        raise CommandError(f"input folder {args.input} holds no image files")
-    targets = _outputs(files, args.input, args.output)
     model, l_scaling = _load(args.model, args.l_scaling)
-    from colorize.predict import colorize_rgb
-
-    done, unreadable = 0, []
-    for file in tqdm(files, desc="colorizing", unit="photo", disable=None):
-        try:
-            rgb = images.read_rgb(file)
-        except images.UnreadableImage as error:
-            logging.getLogger("colorize").warning("skipped unreadable image %s", error)
-            unreadable.append(file)
-            continue
-        targets[file].parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(colorize_rgb(model, rgb, l_scaling)).save(targets[file])
-        done += 1
-    if not done:
+    result = colorize_folder(model, targets, args.input, l_scaling)
+    if not result.written:
         raise CommandError(f"input folder {args.input} holds no readable image")
-    print(f"colorized {done} photo(s) into {args.output}", end="")
-    print(f"; skipped {len(unreadable)} unreadable" if unreadable else "")
+    print(f"colorized {result.written} photo(s) into {args.output}", end="")
+    print(f"; skipped {len(result.unreadable)} unreadable" if result.unreadable else "")
     return 0
 
 

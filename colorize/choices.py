@@ -1,5 +1,5 @@
 """The names a setting may take, in one place: optimizers (with the paper's alias), networks,
-paddings, strides, kernel sizes and L scalings. Keras-free, so configuration checks, command-line
+paddings, strides and L scalings. Keras-free, so configuration checks, command-line
 help and the report read them without loading a deep-learning stack.
 
 To add an optimizer, add its Keras name here (and its display name); nothing else changes.
@@ -14,7 +14,6 @@ OPTIMIZER_ALIASES = {"rmse": "rmsprop"}
 ARCHITECTURES = ("paper", "unet")
 PADDINGS = ("same", "valid")
 STRIDES = (1, 2)
-KERNEL_SIZES = (3, 5, 7)  # the paper's; any positive odd size builds
 L_SCALINGS = ("unit", "centered", "raw")
 DATA_SOURCES = ("embedded", "landscapes")  # a folder is `data.train_dir`
 

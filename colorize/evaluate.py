@@ -3,7 +3,8 @@ baseline (the photo's own L with a = b = 0), photo by photo.
 
 Each colour photo (downscaled to `MAX_SIDE` on its longer side, so scoring stays fast) is
 colorized from its L, and both the model's output and gray are scored against the photo with
-PSNR, SSIM, mean CIEDE2000, colourfulness and a/b AuC (`colorize.metrics`). A photo "beats gray"
+the registry's evaluate metrics (`colorize.metrics`: mean CIEDE2000, PSNR, SSIM, a/b AuC,
+colourfulness). A photo "beats gray"
 when its mean CIEDE2000 is lower than gray's. Over the photos, the verdict rests on a paired
 95 % t-interval of (model - gray) mean CIEDE2000: `beats gray` when it lies below zero, `worse
 than gray` above, `inconclusive` otherwise or with fewer than 3 photos.
@@ -18,10 +19,10 @@ import numpy as np
 from PIL import Image
 
 from colorize import images, lab, stats
-from colorize.metrics import photo_metrics
+from colorize.metrics import EVALUATE_METRICS, METRIC, photo_metrics
 
 MAX_SIDE = 512
-METRICS = ("psnr", "ssim", "delta_e2000", "colorfulness_pred", "ab_auc")
+METRICS = EVALUATE_METRICS  # the registry's columns for scoring against gray
 HELP = (  # what `python -m colorize evaluate --help` says
     "Is the model worth using? Colorizes every colour photo under --photos from its L (longer "
     f"side scaled to {MAX_SIDE} px at most) and prints, per photo and on average, PSNR, SSIM, "
@@ -134,20 +135,22 @@ def evaluate(
     return result
 
 
+COLUMN_WIDTH = 15
+
+
 def table_lines(result: Evaluation) -> list[str]:
-    """The per-photo table and the mean row, as fixed-width text."""
-    header = (
-        f"{'photo':<34} {'ΔE2000':>15} {'PSNR dB':>13} {'SSIM':>11} {'AuC':>11} "
-        f"{'colourful':>13}  beats gray"
-    )
-    lines = [header, f"{'':<34} {'model / gray':>15} {'model / gray':>13}"]
+    """The per-photo table and the mean row, as fixed-width text: one column per metric of the
+    registry's evaluate columns, each `model / gray`."""
+    header = " ".join(f"{METRIC[key].label:>{COLUMN_WIDTH}}" for key in METRICS)
+    lines = [
+        f"{'photo':<34} {header}  beats gray",
+        f"{'':<34} {'model / gray':>{COLUMN_WIDTH}}",
+    ]
 
     def cells(model: dict, gray: dict) -> str:
-        return (
-            f"{model['delta_e2000']:7.2f} / {gray['delta_e2000']:5.2f} "
-            f"{model['psnr']:6.2f}/{gray['psnr']:6.2f} {model['ssim']:5.3f}/{gray['ssim']:5.3f} "
-            f"{model['ab_auc']:5.3f}/{gray['ab_auc']:5.3f} "
-            f"{model['colorfulness_pred']:6.1f}/{gray['colorfulness_pred']:6.1f}"
+        return " ".join(
+            f"{METRIC[key].fmt(model[key]) + ' / ' + METRIC[key].fmt(gray[key]):>{COLUMN_WIDTH}}"
+            for key in METRICS
         )
 
     for row in result.rows:

@@ -1,13 +1,22 @@
-"""Colorization quality on validation photos, computed with scikit-image and numpy.
+"""Colorization quality, and the one registry of every metric a study records or shows.
 
+Computed with scikit-image and numpy on colorized photos:
 - PSNR and SSIM on RGB in [0, 1].
 - Mean CIEDE2000 colour difference (ΔE00) between predicted and true LAB.
 - Colourfulness (Hasler & Süsstrunk 2003) of the prediction and of the truth.
 - AuC of the a/b error curve (Zhang et al. 2016): the share of pixels whose a/b error (Euclidean,
   LAB units) is within a threshold, averaged over thresholds 0..150; 1.0 is perfect.
+
+`METRICS` lists them with the training metrics (validation loss and accuracy, epochs): name,
+label, format, direction, whether a study may optimize it, and where it shows. The trial runner
+logs every photo metric, `colorize evaluate` and the report read their columns from it. To add
+a metric: its function here and one `MetricSpec` entry.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from skimage import color
@@ -52,24 +61,100 @@ def ab_error_auc(
     return float(within.mean())
 
 
+@dataclass(frozen=True)
+class Photo:
+    """One colorized photo beside its truth: RGB in [0, 1] and LAB, (H, W, 3) each."""
+
+    true_rgb: np.ndarray
+    pred_rgb: np.ndarray
+    true_lab: np.ndarray
+    pred_lab: np.ndarray
+
+
+def loss_text(value: float) -> str:
+    """Losses here are MSE on a/b / 128, mostly 0.001 to 0.1: five decimals keep them comparable."""
+    return f"{value:.5f}" if abs(value) < 1 else f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric, as everything that records or shows it reads it.
+
+    Attributes:
+        name: its name: a study file's `metric:`, report CSV columns, evaluate's JSON keys.
+        label: its column header.
+        fmt: how one value is written.
+        direction: `minimize` or `maximize`; None where neither is better (colourfulness).
+        column: the trial's MLflow metric holding it (the name, unless training names it).
+        compute: its value on one colorized photo; None for what training measures.
+        objective: a study may optimize it.
+        per_epoch: known after every epoch, so it can drive pruning.
+        scale: shown multiplied by it (accuracy in percent).
+        report: a column of the report's comparison and trials tables.
+        evaluate: a column of `colorize evaluate` and of the report's table against gray.
+    """
+
+    name: str
+    label: str
+    fmt: Callable[[float], str]
+    direction: str | None = None
+    column: str = ""
+    compute: Callable[[Photo], float] | None = None
+    objective: bool = False
+    per_epoch: bool = False
+    scale: float = 1.0
+    report: bool = False
+    evaluate: bool = False
+
+    def __post_init__(self):
+        if not self.column:
+            object.__setattr__(self, "column", self.name)
+
+
+METRICS = (
+    MetricSpec("val_accuracy", "Val. acc. %", "{:.2f}".format, "maximize",
+               column="best_val_accuracy", objective=True, per_epoch=True, scale=100.0,
+               report=True),
+    MetricSpec("train_accuracy", "Train acc. %", "{:.2f}".format, "maximize", scale=100.0,
+               report=True),
+    MetricSpec("val_loss", "Val. loss", loss_text, "minimize", column="best_val_loss",
+               objective=True, per_epoch=True, report=True),
+    MetricSpec("delta_e2000", "ΔE2000", "{:.2f}".format, "minimize",
+               compute=lambda p: delta_e2000(p.true_lab, p.pred_lab), objective=True,
+               report=True, evaluate=True),
+    MetricSpec("psnr", "PSNR dB", "{:.2f}".format, "maximize",
+               compute=lambda p: psnr(p.true_rgb, p.pred_rgb), objective=True, report=True,
+               evaluate=True),
+    MetricSpec("ssim", "SSIM", "{:.3f}".format, "maximize",
+               compute=lambda p: ssim(p.true_rgb, p.pred_rgb), objective=True, report=True,
+               evaluate=True),
+    MetricSpec("ab_auc", "a/b AuC", "{:.3f}".format, "maximize",
+               compute=lambda p: ab_error_auc(p.true_lab[..., 1:], p.pred_lab[..., 1:]),
+               objective=True, evaluate=True),
+    MetricSpec("colorfulness_pred", "Colourful", "{:.1f}".format,
+               compute=lambda p: colorfulness(p.pred_rgb), evaluate=True),
+    MetricSpec("colorfulness_true", "Colourful (truth)", "{:.1f}".format,
+               compute=lambda p: colorfulness(p.true_rgb)),
+    MetricSpec("epochs_run", "Epochs run", "{:.1f}".format),
+)  # fmt: skip
+METRIC = {metric.name: metric for metric in METRICS}
+PHOTO_METRICS = tuple(m.name for m in METRICS if m.compute is not None)
+EVALUATE_METRICS = tuple(m.name for m in METRICS if m.evaluate)
+REPORT_METRICS = tuple(m.name for m in METRICS if m.report)
+
+
 def photo_metrics(
     true_rgb: np.ndarray,
     pred_rgb: np.ndarray,
     true_lab: np.ndarray | None = None,
     pred_lab: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Every metric of one photo from RGB in [0, 1] (H, W, 3); ΔE2000 and AuC are taken on
+    """Every photo metric of one photo from RGB in [0, 1] (H, W, 3); the LAB ones are taken on
     `true_lab` / `pred_lab` where given, else on the RGB converted to LAB."""
     true_lab = color.rgb2lab(true_rgb) if true_lab is None else true_lab
     pred_lab = color.rgb2lab(pred_rgb) if pred_lab is None else pred_lab
-    return {
-        "psnr": psnr(true_rgb, pred_rgb),
-        "ssim": ssim(true_rgb, pred_rgb),
-        "delta_e2000": delta_e2000(true_lab, pred_lab),
-        "colorfulness_pred": colorfulness(pred_rgb),
-        "colorfulness_true": colorfulness(true_rgb),
-        "ab_auc": ab_error_auc(true_lab[..., 1:], pred_lab[..., 1:]),
-    }
+    photo = Photo(true_rgb, pred_rgb, true_lab, pred_lab)
+    return {m.name: m.compute(photo) for m in METRICS if m.compute is not None}
 
 
 def colorization_metrics(true_lab: np.ndarray, pred_lab: np.ndarray) -> dict[str, float]:

@@ -1,9 +1,19 @@
-"""The typed configuration of a study run, composed from defaults, a profile, a study and overrides.
+"""The typed configuration of a study run: the one source of what a setting is.
+
+Each leaf of the schema below says, beside its type and default, what values it allows, whether
+it is plumbing (where things are kept and how the work is spread, never what a trial computes;
+with the reason) and which library call it feeds. Everything else reads that: the command-line
+checks and `--help`, the study fingerprint (every leaf that is not plumbing), the MLflow params,
+the report's settings page and the trial runner's calls.
 
 Order (later wins): schema defaults < `studies/profiles/<profile>.yaml` < the study's `fixed`
 values < command-line overrides (`key=value`, dotted keys as in Hydra). Every key and value is
 checked: an unknown key, a wrong type, a value outside what is allowed, or an override of a key
 the study searches is a `UsageError` that names it and says what is allowed.
+
+To add a setting: one `setting(...)` line in its section below, and the keyword in the library
+call it feeds. Its default must be the behaviour before it existed, so studies stored earlier
+are still adopted (`experiments.fingerprint`).
 """
 
 from __future__ import annotations
@@ -28,62 +38,129 @@ from colorize.choices import (
     optimizer_names,
 )
 from experiments import overrides
-from experiments.engines import ENGINES
+from experiments.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
 from experiments.errors import UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = PROJECT_ROOT / "studies"
 PROFILES_DIR = STUDIES_DIR / "profiles"
 DEFAULT_PROFILE = "quick"
-TUNERS = tuple(ENGINES)
+
+
+def setting(
+    default: Any,
+    *,
+    allowed: tuple | None = None,
+    bounds: tuple[float, float] | None = None,
+    plumbing: str | None = None,
+    feeds: dict[str, str] | None = None,
+) -> Any:
+    """A schema leaf with what the rest of the harness reads about it.
+
+    Args:
+        default: the value when nothing sets it.
+        allowed: the values it may take (checked, listed in errors and `--help`).
+        bounds: (lowest, highest) allowed.
+        plumbing: why it does not change results; such a setting is left out of the study's
+            fingerprint. Every other leaf is in it.
+        feeds: {library call: its keyword}: `dataset` (`colorize.datasets.DatasetSpec`),
+            `build` (`colorize.model.build_model`), `train` (`colorize.train.train`).
+    """
+    metadata = {"allowed": allowed, "bounds": bounds, "plumbing": plumbing, "feeds": feeds or {}}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class DataConfig:
-    source: str = "embedded"  # embedded photos or the landscape wallpapers; ignored with train_dir
-    train_dir: Optional[str] = None  # noqa: UP045  folder of colour photos (instead of source)
-    test_dir: Optional[str] = None  # noqa: UP045  photos the best model colorizes (and scores)
-    image_size: int = 64
-    crops_per_photo: int = 12  # random crops (with flips) per training photo
-    val_photos: int = 3  # whole photos held out for validation (embedded, landscapes)
-    val_fraction: float = 0.1  # photo folder: share of photos held out for validation
-    split_seed: int = 0
-    l_scaling: str = "unit"
+    # embedded photos or the landscape wallpapers; ignored with train_dir
+    source: str = setting("embedded", allowed=DATA_SOURCES)
+    train_dir: Optional[str] = setting(  # noqa: UP045  folder of colour photos (instead of source)
+        None,
+        plumbing="a path: the photos' content is fingerprinted (data.content), so a moved "
+        "folder is the same study",
+    )
+    test_dir: Optional[str] = setting(  # noqa: UP045  photos the best model colorizes and scores
+        None, plumbing="scored once the study has ended; no trial sees them"
+    )
+    image_size: int = setting(
+        64, bounds=(8, 1024), feeds={"dataset": "image_size", "build": "image_size"}
+    )
+    # random crops (with flips) per training photo
+    crops_per_photo: int = setting(12, bounds=(1, 500), feeds={"dataset": "crops_per_photo"})
+    # whole photos held out for validation (embedded, landscapes)
+    val_photos: int = setting(3, bounds=(1, 10_000), feeds={"dataset": "val_photos"})
+    # photo folder: share of photos held out for validation
+    val_fraction: float = setting(0.1, feeds={"dataset": "val_fraction"})
+    split_seed: int = setting(0, feeds={"dataset": "seed"})
+    l_scaling: str = setting("unit", allowed=L_SCALINGS, feeds={"train": "l_scaling"})
 
 
 @dataclass
 class ModelConfig:
-    architecture: str = "paper"
-    kernel_size: int = 3
-    padding: str = "same"
-    strides: int = 2
+    architecture: str = setting("paper", allowed=ARCHITECTURES, feeds={"build": "architecture"})
+    kernel_size: int = setting(3, bounds=(1, 15), feeds={"build": "kernel_size"})
+    padding: str = setting("same", allowed=PADDINGS, feeds={"build": "padding"})
+    strides: int = setting(2, allowed=STRIDES, feeds={"build": "strides"})
 
 
 @dataclass
 class TrainerConfig:
-    optimizer: str = "adamax"
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    epochs: int = 12
-    patience: int = 4
-    seed: int = 0
-    mixed_precision: bool = False  # bfloat16 compute on GPUs; XLA is used where the backend can
-    checkpoint_every: int = 60  # seconds between epoch checkpoints (0: every epoch)
-    run_eagerly: bool = False  # no graph: tiny smoke runs start sooner; far slower at real sizes
+    optimizer: str = setting("adamax", allowed=optimizer_names(), feeds={"train": "optimizer"})
+    learning_rate: float = setting(1e-3, feeds={"train": "learning_rate"})
+    batch_size: int = setting(16, bounds=(1, 4096), feeds={"train": "batch_size"})
+    epochs: int = setting(12, bounds=(1, 100_000), feeds={"train": "epochs"})
+    patience: int = setting(4, bounds=(0, 100_000), feeds={"train": "patience"})
+    seed: int = setting(0, feeds={"train": "seed"})
+    # bfloat16 compute on GPUs; XLA is used where the backend can
+    mixed_precision: bool = setting(False)
+    checkpoint_every: int = setting(  # seconds between epoch checkpoints (0: every epoch)
+        60,
+        bounds=(0, 86_400),
+        plumbing="how often a killed trial's progress is saved; a resumed fit continues the "
+        "same epochs",
+        feeds={"train": "checkpoint_every"},
+    )
+    run_eagerly: bool = (
+        setting(  # no graph: tiny smoke runs start sooner; far slower at real sizes
+            False,
+            plumbing="the same computation run op by op instead of compiled",
+            feeds={"train": "run_eagerly"},
+        )
+    )
 
 
 @dataclass
 class RunConfig:
-    study: str = "optimizers"
-    name: Optional[str] = None  # noqa: UP045  the study's stored name; None: the study's own
-    profile: str = DEFAULT_PROFILE
-    tuner: str = "optuna"
-    runs_dir: str = "mlruns"
-    storage: Optional[str] = None  # noqa: UP045  Optuna storage URL; None: sqlite in runs_dir
-    tracking_uri: Optional[str] = None  # noqa: UP045  MLflow URI; None: sqlite in runs_dir
-    n_trials: Optional[int] = None  # noqa: UP045  overrides the study's budget
-    workers: int = 1  # processes on this machine working on the study
-    heartbeat: int = 10  # seconds; a trial of another host silent for 3 beats is retried
+    study: str = setting(
+        "optimizers",
+        plumbing="which study file: its content (metric, sampler, pruner, space) is "
+        "fingerprinted as study.*",
+    )
+    name: Optional[str] = setting(  # noqa: UP045  the study's stored name; None: the study's own
+        None, plumbing="the stored name: another name is another study"
+    )
+    profile: str = setting(DEFAULT_PROFILE)
+    engine: str = setting(
+        "optuna",
+        allowed=ENGINE_NAMES,
+        plumbing="each engine keeps its own study (storage, runs, registered model)",
+    )
+    runs_dir: str = setting("mlruns", plumbing="where the stores and files are kept")
+    storage: Optional[str] = setting(  # noqa: UP045  Optuna storage URL; None: sqlite in runs_dir
+        None, plumbing="where the Optuna study is kept"
+    )
+    tracking_uri: Optional[str] = setting(  # noqa: UP045  MLflow URI; None: sqlite in runs_dir
+        None, plumbing="where the MLflow runs are kept"
+    )
+    n_trials: Optional[int] = setting(  # noqa: UP045  overrides the study's budget
+        None, bounds=(1, 100_000), plumbing="the budget: a larger one extends the same study"
+    )
+    workers: int = setting(  # processes on this machine working on the study
+        1, bounds=(1, 64), plumbing="how many processes share the trials"
+    )
+    heartbeat: int = setting(  # seconds; a trial of another host silent for 3 beats is retried
+        10, bounds=(1, 3600), plumbing="how soon a dead worker's trial is retried"
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -99,57 +176,48 @@ class Profile:
 
 
 SECTIONS = ("data", "model", "trainer")
-ALLOWED_VALUES = {
-    "tuner": TUNERS,
-    "data.source": DATA_SOURCES,
-    "data.l_scaling": L_SCALINGS,
-    "model.architecture": ARCHITECTURES,
-    "model.padding": PADDINGS,
-    "model.strides": STRIDES,
-    "trainer.optimizer": optimizer_names(),
-}
-RANGES = {  # key: (lowest, highest) allowed
-    "data.image_size": (8, 1024),
-    "data.crops_per_photo": (1, 500),
-    "data.val_photos": (1, 10_000),
-    "model.kernel_size": (1, 15),
-    "trainer.batch_size": (1, 4096),
-    "trainer.epochs": (1, 100_000),
-    "trainer.patience": (0, 100_000),
-    "trainer.checkpoint_every": (0, 86_400),
-    "workers": (1, 64),
-    "heartbeat": (1, 3600),
-    "n_trials": (1, 100_000),
-}
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def _leaf_types(schema: type, prefix: str = "") -> dict[str, type]:
-    types = {}
+def _leaves(schema: type, prefix: str = "") -> dict[str, tuple[type, dict]]:
+    """Every dotted leaf key of `schema`: (its type, its `setting` metadata)."""
+    leaves = {}
+    hints = typing.get_type_hints(schema)
     for item in fields(schema):
-        kind = typing.get_type_hints(schema)[item.name]
+        kind = hints[item.name]
         kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
         if is_dataclass(kind):
-            types |= _leaf_types(kind, f"{prefix}{item.name}.")
+            leaves |= _leaves(kind, f"{prefix}{item.name}.")
         else:
-            types[f"{prefix}{item.name}"] = kind
-    return types
+            leaves[f"{prefix}{item.name}"] = (kind, dict(item.metadata))
+    return leaves
 
 
-LEAF_TYPES = _leaf_types(RunConfig)
+_LEAVES = _leaves(RunConfig)
+LEAF_TYPES = {key: kind for key, (kind, _) in _LEAVES.items()}
+ALLOWED_VALUES = {key: m["allowed"] for key, (_, m) in _LEAVES.items() if m.get("allowed")}
+RANGES = {key: m["bounds"] for key, (_, m) in _LEAVES.items() if m.get("bounds")}
+# Settings that never change what a trial computes, each with the reason; left out of the
+# fingerprint. Every other leaf is a result setting.
+PLUMBING = {key: m["plumbing"] for key, (_, m) in _LEAVES.items() if m.get("plumbing")}
+RESULT_KEYS = tuple(key for key in LEAF_TYPES if key not in PLUMBING)
 
 
-def schema_keys() -> dict[str, Any]:
-    """Every dotted key with its schema default."""
-    flat = {}
-    defaults = OmegaConf.to_container(OmegaConf.structured(RunConfig))
-    for key, value in defaults.items():
-        if isinstance(value, dict):
-            flat.update({f"{key}.{leaf}": leaf_value for leaf, leaf_value in value.items()})
-        else:
-            flat[key] = value
-    return flat
+def arguments(cfg: RunConfig, call: str) -> dict[str, Any]:
+    """The keyword arguments `cfg` gives library call `call` (`dataset`, `build`, `train`)."""
+    flat = flat_values(cfg)
+    return {
+        meta["feeds"][call]: flat[key]
+        for key, (_, meta) in _LEAVES.items()
+        if call in meta.get("feeds", {})
+    }
+
+
+def setting_names() -> tuple[str, ...]:
+    """The leaf names (as trial params are logged) of the result settings of every trial:
+    the report shows them and checks that trials share them."""
+    return tuple(key.split(".")[-1] for key in RESULT_KEYS)
 
 
 def flat_values(cfg: RunConfig) -> dict[str, Any]:
@@ -279,12 +347,14 @@ def compose(args: list[str], study_info: StudyInfo | None = None) -> tuple[RunCo
     """Compose the run configuration from command-line `key=value` arguments.
 
     Args:
-        args: the overrides.
+        args: the overrides (`tuner=` is taken for `engine=`, with a note that it is deprecated).
         study_info: maps a study name to its fixed values ({dotted key: value}) and the dotted
             keys it searches; the fixed values go beneath the user's overrides, and an override
             of a searched key is refused.
     """
-    given = overrides.parse(args, LEAF_TYPES, flags=("--help", "--cfg"))
+    given = overrides.parse(args, [*LEAF_TYPES, *ENGINE_ALIASES], flags=("--help", "--cfg"))
+    for alias in ENGINE_ALIASES:
+        overrides.take_alias(given, alias, "engine", ENGINE_NAMES)
     base = OmegaConf.structured(RunConfig)
     top = _merge(base, {k: v for k, v in given.items() if "." not in k}, "override")
     profile, profile_values = load_profile(top.profile)

@@ -7,16 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from colorize.datasets import DataError, DatasetSpec
-from experiments.config import RunConfig, data_source
+from experiments.config import RunConfig, arguments, data_source
 from experiments.errors import UsageError
-
-SPEC_KEYS = ("image_size", "crops_per_photo", "val_photos", "val_fraction")  # named alike
 
 
 def dataset_spec(cfg: RunConfig) -> DatasetSpec:
-    same = {key: getattr(cfg.data, key) for key in SPEC_KEYS}
+    """The dataset the configuration names: its source and every setting that feeds it."""
     return DatasetSpec(
-        source=data_source(cfg), folder=cfg.data.train_dir, seed=cfg.data.split_seed, **same
+        source=data_source(cfg), folder=cfg.data.train_dir, **arguments(cfg, "dataset")
     )
 
 

@@ -5,10 +5,13 @@ The fingerprint is stored with the study (Optuna study attributes or the Keras T
 on the MLflow parent run and on every trial run and checkpoint. A rerun whose fingerprint differs
 is refused before any training, naming each key that differs; `name=` runs it as a separate study.
 
-Budgets and plumbing are left out (`n_trials`, workers, heartbeat, progress, storage and tracking
-URIs, checkpoint interval, test folder): a larger `n_trials` extends the same study. Values the
-study searches are covered by its space, not by their defaults. The Keras backend and package
-versions are recorded beside the fingerprint: a change is reported, not refused.
+What it covers comes from the configuration schema: every leaf that is not plumbing
+(`experiments.config.PLUMBING` lists those, each with the reason), the profile's epoch scale,
+the photos' content and the study's definition. Values the study searches are covered by its
+space, not by their defaults. A setting added since a study was stored counts as unchanged at
+its default (every new setting defaults to the behaviour before it), so such a study is adopted
+under its stored fingerprint. The Keras backend and package versions are recorded beside the
+fingerprint: a change is reported, not refused.
 """
 
 from __future__ import annotations
@@ -18,31 +21,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.config import RunConfig, data_source, flat_values
+from experiments.config import RESULT_KEYS, RunConfig, data_source, flat_values
 from experiments.errors import UsageError
 from experiments.provenance import package_versions
-from experiments.space import StudySpec
+from experiments.study_spec import StudySpec
 
-# Settings of the run configuration that change results (searched ones are dropped per study).
-RESULT_KEYS = (
-    "data.image_size",
-    "data.crops_per_photo",
-    "data.val_photos",
-    "data.val_fraction",
-    "data.split_seed",
-    "data.l_scaling",
-    "model.architecture",
-    "model.kernel_size",
-    "model.padding",
-    "model.strides",
-    "trainer.optimizer",
-    "trainer.learning_rate",
-    "trainer.batch_size",
-    "trainer.epochs",
-    "trainer.patience",
-    "trainer.seed",
-    "trainer.mixed_precision",
-)
+# Result settings fingerprinted as something other than their value.
+DERIVED = {"data.source": data_source}  # `folder` where data.train_dir gives the photos
 ENVIRONMENT_PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy")  # change results a little
 
 
@@ -63,13 +48,24 @@ class Fingerprint:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def differences(self, stored: dict[str, Any]) -> list[str]:
-        """'key old -> new' for every key whose value differs from `stored` values."""
+        """'key old -> new' for every key whose value differs from `stored` values; a setting
+        the stored values lack (added since) differs only where it is not at its default."""
+        defaults = _plain(flat_values(RunConfig()))
         keys = sorted(set(stored) | set(self.values))
         return [
             f"{key} {_show(stored.get(key))} -> {_show(self.values.get(key))}"
             for key in keys
             if _plain(stored.get(key)) != _plain(self.values.get(key))
+            and not (key not in stored and defaults.get(key, object()) == self.values.get(key))
         ]
+
+    def adopting(self, stored: dict[str, Any] | None) -> Fingerprint:
+        """The fingerprint to run under: the stored one where it has no differences (a study
+        stored before a setting existed keeps its hash, so its trials stay one study), else
+        this one."""
+        if stored is None or self.differences(stored):
+            return self
+        return Fingerprint(_plain(stored))
 
 
 def _show(value: Any) -> str:
@@ -87,12 +83,14 @@ def make_fingerprint(
     flat = flat_values(cfg)
     searched = {param.key for param in spec.space.values()}
     values: dict[str, Any] = {
-        "profile": cfg.profile,
         "profile.epoch_scale": epoch_scale,
-        "data.source": data_source(cfg),
         "data.content": dataset_key[:16],
     }
-    values |= {key: flat[key] for key in RESULT_KEYS if key not in searched}
+    values |= {
+        key: DERIVED[key](cfg) if key in DERIVED else flat[key]
+        for key in RESULT_KEYS
+        if key not in searched
+    }
     values |= {
         "study.metric": spec.metric,
         "study.direction": spec.direction,

@@ -13,8 +13,6 @@ from experiments.config import RunConfig
 from experiments.errors import UsageError
 from experiments.ranking import rank
 
-GRAY_ARTIFACT = "against_gray.json"
-
 
 def ui_command(cfg: RunConfig) -> str:
     """The command that opens the UI on this study's MLflow store."""
@@ -51,9 +49,9 @@ def best_line(rows: list[dict], spec) -> str:
 def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, dataset) -> None:
     runs_dir = Path(cfg.runs_dir).expanduser()
     table = pd.DataFrame(outcome.rows)
-    csv_path = runs_dir / f"{name}-{cfg.tuner}-trials.csv"
+    csv_path = runs_dir / f"{name}-{cfg.engine}-trials.csv"
     table.to_csv(csv_path, index=False)
-    tracker.client.log_artifact(tracker.parent_run_id, str(csv_path))
+    tracker.log_artifact(tracker.parent_run_id, csv_path)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False) if len(table) else "no trials")
     print(f"trials table: {csv_path}")
@@ -66,15 +64,12 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
 
 
 def publish_best(cfg: RunConfig, name: str, tracker, best, models_dir: Path) -> Path:
-    from experiments.models import log_best_model
-
     number, run_id = best
     model_path = models_dir / f"trial-{number:03d}.keras"
-    registered = registered_name(name, cfg.tuner)
-    parent = tracker.client.get_run(tracker.parent_run_id)
-    already = parent.data.tags.get(r.BEST_MODEL_TRIAL_TAG) == str(number)
+    registered = registered_name(name, cfg.engine)
+    already = tracker.study_run_tag(r.BEST_MODEL_TRIAL_TAG) == str(number)
     if not already and run_id and model_path.exists():
-        uri = log_best_model(run_id, model_path, registered)
+        uri = tracker.register_model(run_id, model_path, registered)
         tracker.set_tags(
             tracker.parent_run_id, {r.BEST_MODEL_TRIAL_TAG: number, r.BEST_MODEL_URI_TAG: uri}
         )
@@ -94,17 +89,10 @@ def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: in
     against gray on the colour test photos: the landscape test set, or the test folder's."""
     from colorize.predict import load_model
 
+    model, settings = load_model(model_path)
     photos, source = [], ""
     if cfg.data.test_dir:
-        from colorize.__main__ import main as colorize_main
-        from colorize.datasets import read_photos
-
-        out = Path(cfg.runs_dir).expanduser() / "results" / name
-        command = ["--model", str(model_path), "--input", cfg.data.test_dir, "--output", str(out)]
-        if colorize_main(command):
-            raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")
-        found, _ = read_photos(cfg.data.test_dir, "test")
-        photos = [(str(p.relative_to(Path(cfg.data.test_dir))), rgb) for p, rgb in found]
+        photos = colorize_test_dir(cfg, name, model, settings["l_scaling"])
         source = f"the test folder {cfg.data.test_dir}"
     elif dataset.spec.source == "landscapes":
         from colorize.datasets.landscapes import landscape_photos
@@ -115,13 +103,12 @@ def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: in
         return
     from colorize.evaluate import evaluate
 
-    model, settings = load_model(model_path)
     scores = evaluate(model, photos, settings["l_scaling"])
     if not scores.rows:
         print(f"test photos: none has colour, so none was scored against gray ({source})")
         return
     record = scores.to_dict() | {"source": source, "trial": number}
-    tracker.client.log_dict(tracker.parent_run_id, record, GRAY_ARTIFACT)
+    tracker.log_dict(tracker.parent_run_id, record, r.GRAY_ARTIFACT)
     tracker.log_metrics(
         tracker.parent_run_id,
         {
@@ -130,3 +117,21 @@ def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: in
         },
     )
     print(f"against gray on {source}: {scores.summary()}")
+
+
+def colorize_test_dir(cfg: RunConfig, name: str, model, l_scaling: str) -> list:
+    """Colorize `data.test_dir` into `<runs_dir>/results/<study>`; returns its photos as read
+    (relative path, RGB), for scoring."""
+    from colorize.folders import FolderError, colorize_folder, plan_outputs
+
+    source = Path(cfg.data.test_dir)
+    out = Path(cfg.runs_dir).expanduser() / "results" / name
+    try:
+        targets = plan_outputs(source, out)
+    except FolderError as error:
+        raise UsageError(f"data.test_dir: {error}") from None
+    result = colorize_folder(model, targets, source, l_scaling, keep_photos=True)
+    if not result.written:
+        raise UsageError(f"data.test_dir {cfg.data.test_dir}: nothing colorized")
+    print(f"colorized {result.written} test photo(s) into {out}")
+    return result.photos

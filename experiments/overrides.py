@@ -7,6 +7,7 @@ Each command lists the keys it takes; an unknown key, a missing `=` or an option
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 
 from experiments.errors import UsageError
@@ -48,3 +49,20 @@ def parse(
             )
         values[key] = value.strip()
     return values
+
+
+def take_alias(values: dict[str, str], alias: str, key: str, allowed: Iterable[str]) -> None:
+    """Move the value of a deprecated key `alias` to `key`, with a note on stderr. Its value is
+    checked under the name the user typed.
+
+    Raises:
+        UsageError: a value outside `allowed`.
+    """
+    if alias not in values:
+        return
+    value = values.pop(alias)
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise UsageError(f"{alias}={value} is not allowed; allowed: {', '.join(allowed)}")
+    print(f"note: {alias}= is deprecated; use {key}={value}", file=sys.stderr)
+    values[key] = value

@@ -1,14 +1,15 @@
 """The names of what a study records, shared by the writers (tracking, engines, study) and the
 readers (report, UI): MLflow tags, metrics and artifacts, Optuna attributes, and the objectives a
-study may optimize with the trial metric each reads. Imports nothing heavy, so readers start fast.
+study may optimize. Imports nothing heavy, so readers start fast.
 
-To add a metric to every trial, compute it in `colorize.metrics`; to make it a study objective or
-a report column, add it to `OBJECTIVES` (and `METRIC_COLUMNS` in the report).
+Metrics are defined once, in `colorize.metrics.METRICS` (name, label, format, direction, whether a
+study may optimize it, where it shows); what a trial logs and what a study may optimize are read
+from there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from colorize.metrics import METRICS, PHOTO_METRICS
 
 # --- MLflow tags ---------------------------------------------------------------------------------
 ROLE_TAG = "colorize.role"  # "study" for the parent run, "trial" for each trial's run
@@ -38,20 +39,11 @@ DATASET_DIGEST_CHARS = 36  # what MLflow's dataset digest column holds
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 # --- MLflow metrics ------------------------------------------------------------------------------
-EPOCH_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")
-COLOUR_METRICS = (
-    "psnr",
-    "ssim",
-    "delta_e2000",
-    "colorfulness_pred",
-    "colorfulness_true",
-    "ab_auc",
-)
 TRIAL_METRICS = (  # logged once at the end of a finished trial
     "best_val_loss",
     "best_val_accuracy",
     "final_accuracy",
-    *COLOUR_METRICS,
+    *PHOTO_METRICS,
     "best_epoch",
     "epochs_run",
     "num_params",
@@ -64,6 +56,7 @@ STUDY_ARTIFACT = "study.yaml"
 MANIFEST_ARTIFACT = "dataset_manifest.json"
 FINGERPRINT_ARTIFACT = "fingerprint.json"
 SAMPLES_ARTIFACT = "samples.png"
+GRAY_ARTIFACT = "against_gray.json"  # the study's best model against gray on its test photos
 CURVE_ARTIFACT = "learning_curve.png"
 
 # --- Optuna attributes ---------------------------------------------------------------------------
@@ -78,23 +71,7 @@ STARTS_ATTR = "starts"  # study attribute: how many times a worker joined (seeds
 
 
 # --- objectives ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Objective:
-    """A metric a study may optimize: its direction and the trial metric holding its value."""
-
-    direction: str
-    column: str
-    per_epoch: bool = False  # known after every epoch, so it can drive pruning
-
-
-OBJECTIVES = {
-    "val_loss": Objective("minimize", "best_val_loss", per_epoch=True),
-    "val_accuracy": Objective("maximize", "best_val_accuracy", per_epoch=True),
-    "psnr": Objective("maximize", "psnr"),
-    "ssim": Objective("maximize", "ssim"),
-    "delta_e2000": Objective("minimize", "delta_e2000"),
-    "ab_auc": Objective("maximize", "ab_auc"),
-}
+OBJECTIVES = {metric.name: metric for metric in METRICS if metric.objective}
 PER_EPOCH_OBJECTIVES = tuple(name for name, o in OBJECTIVES.items() if o.per_epoch)
 
 

@@ -53,7 +53,7 @@ def key_lines() -> list[str]:
 
 def help_text() -> str:
     from experiments.config import load_profile
-    from experiments.space import load_study
+    from experiments.study_spec import load_study
 
     lines = [
         "usage: python -m experiments.run study=NAME [profile=NAME] [key=value ...] [--cfg]",
@@ -62,7 +62,8 @@ def help_text() -> str:
         "MLflow (sqlite:///<runs_dir>/mlflow.db) and the study is stored by Optuna",
         "(sqlite:///<runs_dir>/optuna.db). Rerunning the same command resumes it.",
         "",
-        "  --cfg     print the resolved configuration and the study, run nothing",
+        "  --cfg     print the resolved configuration, the study and the fingerprint it would",
+        "            be stored under (and whether the stored study matches it); run nothing",
         "  --help    this text",
         "",
         "studies (studies/<name>.yaml):",
@@ -81,7 +82,7 @@ def help_text() -> str:
         "  python -m experiments.run study=optimizers",
         "  python -m experiments.run study=epochs profile=smoke runs_dir=/tmp/runs",
         "  python -m experiments.run study=architecture data.train_dir=photos/train trainer.epochs=5",
-        "  python -m experiments.run study=optimizers tuner=keras_tuner",
+        "  python -m experiments.run study=optimizers engine=keras_tuner",
     ]
     return "\n".join(lines)
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     show_config = "--cfg" in args
     args = [a for a in args if a != "--cfg"]
     try:
-        from experiments.space import load_study
+        from experiments.study_spec import load_study
 
         def study_info(name: str):
             spec = load_study(name)
@@ -125,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"# space: { {k: p.choices or [p.low, p.high] for k, p in spec.space.items()} }")
         print(f"# trials: {spec.total_trials(profile, cfg.n_trials)}")
+        from experiments.study import fingerprint_lines
+
+        try:
+            print("\n".join(fingerprint_lines(cfg, spec, profile)))
+        except UsageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return USAGE_EXIT
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("mlflow", "alembic"):

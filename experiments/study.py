@@ -19,10 +19,11 @@ from experiments import config as config_module
 from experiments import fingerprint as fingerprints
 from experiments import records as r
 from experiments.config import Profile, RunConfig, study_name
-from experiments.engines import Engine, make_engine
+from experiments.engine_registry import engine_type, make_engine
+from experiments.engines import Engine
 from experiments.errors import INCOMPLETE_EXIT
-from experiments.space import StudySpec
-from experiments.stores import default_tracking_uri
+from experiments.store_urls import default_tracking_uri
+from experiments.study_spec import StudySpec
 from experiments.workers import is_secondary, start_workers, stop_workers
 
 log = logging.getLogger(__name__)
@@ -35,27 +36,6 @@ def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> No
         if number != keep and number in settled:
             path.unlink(missing_ok=True)
             path.with_suffix(".json").unlink(missing_ok=True)
-
-
-def _check_parent_fingerprint(tracker, current: fingerprints.Fingerprint, cfg, where: str):
-    """Refuse a parent run recorded with another fingerprint (e.g. a new Optuna storage beside
-    an old MLflow store)."""
-    parent = tracker.find_study_run()
-    recorded = parent.data.tags.get(r.FINGERPRINT_TAG) if parent else None
-    if not recorded or recorded == current.hash:
-        return
-    import json
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            path = tracker.client.download_artifacts(
-                parent.info.run_id, r.FINGERPRINT_ARTIFACT, scratch
-            )
-            stored = json.loads(Path(path).read_text())
-        except Exception:  # no artifact: say that it differs without the detail
-            stored = {"fingerprint": recorded}
-    fingerprints.check(current, stored, tracker.study, where, cfg.profile)
 
 
 def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
@@ -71,9 +51,12 @@ def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
     engine: Engine = make_engine(cfg, spec, name, runs_dir)
     exists, stored, stored_environment = engine.stored_fingerprint()
     fingerprints.check(current, stored, name, engine.location, cfg.profile)
+    current = current.adopting(stored)
     tracking_uri = cfg.tracking_uri or default_tracking_uri(runs_dir)
-    tracker = Tracker(tracking_uri, name, runs_dir, cfg.tuner)
-    _check_parent_fingerprint(tracker, current, cfg, tracking_uri)
+    tracker = Tracker(tracking_uri, name, runs_dir, cfg.engine)
+    # e.g. a new Optuna storage beside an MLflow store of other settings
+    recorded = tracker.stored_fingerprint(unless=current.hash)
+    fingerprints.check(current, recorded, name, tracking_uri, cfg.profile)
     if exists and stored is None:
         print(f"note: study {name} was made before fingerprints: adopted with these settings")
     changes = fingerprints.environment_changes(stored_environment, environment)
@@ -88,17 +71,8 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     runs_dir = Path(cfg.runs_dir).expanduser()
     runs_dir.mkdir(parents=True, exist_ok=True)
     name, dataset, current, environment, engine, tracker = _prepare(cfg, spec, profile, runs_dir)
-    data = dataset.load()
-    skipped = {
-        key: len(data.skipped.get(key.removeprefix("skipped_"), [])) for key in r.SKIPPED_METRICS
-    }
-    if any(skipped.values()):
-        print(
-            f"data: skipped {skipped['skipped_grayscale']} grayscale and "
-            f"{skipped['skipped_unreadable']} unreadable photo(s)",
-            file=sys.stderr,
-        )
-    from experiments.objective import TrialRunner
+    data, skipped = _load(dataset)
+    from experiments.trial_runner import TrialRunner
 
     engine.open(current, environment)
     tracker.start_study_run(engine.location, spec.name, current.hash)
@@ -106,10 +80,10 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     engine.recover(tracker)
     total = spec.total_trials(profile, cfg.n_trials)
     _log_setup(cfg, spec, profile, tracker, engine, data, total, current, environment, skipped)
-    models_dir = runs_dir / "models" / name / cfg.tuner
+    models_dir = runs_dir / "models" / name / cfg.engine
     runner = TrialRunner(cfg, spec, profile, data, tracker, models_dir, current.hash)
     print(
-        f"study {name} ({cfg.tuner}, profile {profile.name}): {total} trials on {data.name} "
+        f"study {name} ({cfg.engine}, profile {profile.name}): {total} trials on {data.name} "
         f"({data.num_photos} photos, {len(data.train_l)} train / {len(data.val_l)} validation "
         f"images at {data.image_size}x{data.image_size})"
     )
@@ -117,25 +91,7 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     if cfg.workers > 1 and not secondary:
         workers = start_workers(argv or [], cfg.workers - 1, runs_dir / "logs" / name)
         print(f"started {len(workers)} more worker(s); their logs: {runs_dir / 'logs' / name}")
-    bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
-
-    def on_trial_end(done: int, best, settled: set[int]) -> None:
-        bar.n = min(total, done)  # other workers' trials count too
-        bar.refresh()
-        keep_only_model(models_dir, best[0] if best else None, settled)
-        if best is not None:
-            bar.set_postfix({"best": f"{best[1]:.4f}", "trial": best[0]})
-
-    try:
-        outcome = engine.run(runner, total, on_trial_end)
-        bar.close()
-        stop_workers(workers, interrupted=False)
-    except KeyboardInterrupt:
-        bar.close()
-        stop_workers(workers, interrupted=True)
-        if not secondary:
-            tracker.end_study_run("KILLED")
-        raise
+    outcome = _run_trials(engine, runner, total, workers, tracker if not secondary else None)
     for note in outcome.notes:
         print(f"note: {note}")
     if outcome.still_running:
@@ -156,6 +112,48 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     return 0
 
 
+def _load(dataset) -> tuple:
+    """The study's dataset, and how many photos it skipped (said on stderr where any)."""
+    data = dataset.load()
+    skipped = {
+        key: len(data.skipped.get(key.removeprefix("skipped_"), [])) for key in r.SKIPPED_METRICS
+    }
+    if any(skipped.values()):
+        print(
+            f"data: skipped {skipped['skipped_grayscale']} grayscale and "
+            f"{skipped['skipped_unreadable']} unreadable photo(s)",
+            file=sys.stderr,
+        )
+    return data, skipped
+
+
+def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
+    """The engine's trials under a progress bar (other workers' trials count too), keeping only
+    the best model file; stops the extra `workers` at the end. Interrupted, the study's run
+    (`tracker`, None in an extra worker) is closed as KILLED."""
+    models_dir = runner.models_dir
+    bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
+
+    def on_trial_end(done: int, best, settled: set[int]) -> None:
+        bar.n = min(total, done)  # other workers' trials count too
+        bar.refresh()
+        keep_only_model(models_dir, best[0] if best else None, settled)
+        if best is not None:
+            bar.set_postfix({"best": f"{best[1]:.4f}", "trial": best[0]})
+
+    try:
+        outcome = engine.run(runner, total, on_trial_end)
+        bar.close()
+        stop_workers(workers, interrupted=False)
+    except KeyboardInterrupt:
+        bar.close()
+        stop_workers(workers, interrupted=True)
+        if tracker is not None:
+            tracker.end_study_run("KILLED")
+        raise
+    return outcome
+
+
 def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, environment, skipped):
     from experiments.provenance import git_commit, host_tags, package_versions
 
@@ -164,7 +162,7 @@ def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, enviro
         "study": tracker.study,
         "definition": spec.name,
         "profile": profile.name,
-        "engine": cfg.tuner,
+        "engine": cfg.engine,
         "metric": spec.metric,
         "direction": spec.direction,
         "sampler": spec.sampler,
@@ -188,3 +186,38 @@ def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, enviro
     }
     tracker.log_study_setup(config_module.to_yaml(cfg), params, tags, texts)
     tracker.log_metrics(tracker.parent_run_id, skipped)
+
+
+def fingerprint_lines(cfg: RunConfig, spec: StudySpec, profile: Profile) -> list[str]:
+    """What `--cfg` ends with: the fingerprint this run would be stored under, and whether the
+    stored study matches it (read without creating anything).
+
+    Raises:
+        UsageError: the photos cannot be listed (the fingerprint covers their content).
+    """
+    from experiments.data import StudyData
+
+    name = study_name(cfg)
+    dataset = StudyData(cfg)
+    current = fingerprints.make_fingerprint(cfg, spec, profile.epoch_scale, dataset.key)
+    lines = [
+        f"# fingerprint {current.hash}: every setting above that changes results (not "
+        f"{', '.join(config_module.PLUMBING)}), the photos' content and the study's definition"
+    ]
+    runs_dir = Path(cfg.runs_dir).expanduser()
+    engine_class = engine_type(cfg.engine)
+    if not engine_class.may_hold(cfg, name, runs_dir):
+        return [*lines, f"# stored study {name} ({cfg.engine}): none yet; a run starts it"]
+    engine = engine_class(cfg, spec, name, runs_dir)
+    exists, stored, _ = engine.stored_fingerprint()
+    if not exists:
+        verdict = "none yet; a run starts it"
+    elif stored is None:
+        verdict = "made before fingerprints; a run adopts it with these settings"
+    elif current.differences(stored):
+        verdict = f"differs ({'; '.join(current.differences(stored))}); a run is refused"
+    else:
+        adopted = current.adopting(stored)
+        shown = "" if adopted.hash == current.hash else f" (stored as {adopted.hash})"
+        verdict = f"matches{shown}; a run continues it"
+    return [*lines, f"# stored study {name} in {engine.location}: {verdict}"]

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from experiments import records as r
 from experiments.errors import UsageError
-from experiments.stores import check_sqlite
+from experiments.store_urls import check_sqlite
 
 
 def _first_line(error: Exception) -> str:
@@ -115,6 +115,42 @@ class Tracker:
             )
             self.parent_run_id = run.info.run_id
         return self.parent_run_id
+
+    def stored_fingerprint(self, unless: str) -> dict[str, Any] | None:
+        """The fingerprint values this study's parent run was recorded with, or None where it
+        has none or its hash is `unless` (the same settings: nothing to compare). A run whose
+        fingerprint file is gone gives just its hash, so it still differs."""
+        parent = self.find_study_run()
+        recorded = parent.data.tags.get(r.FINGERPRINT_TAG) if parent else None
+        if not recorded or recorded == unless:
+            return None
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                path = self.client.download_artifacts(
+                    parent.info.run_id, r.FINGERPRINT_ARTIFACT, scratch
+                )
+                return json.loads(Path(path).read_text())
+            except Exception:  # no artifact: say that it differs without the detail
+                return {"fingerprint": recorded}
+
+    def study_run_tag(self, key: str) -> str | None:
+        """A tag of this study's parent run (as it is stored now)."""
+        return self.client.get_run(self.parent_run_id).data.tags.get(key)
+
+    def log_artifact(self, run_id: str, path: Path) -> None:
+        self.client.log_artifact(run_id, str(path))
+
+    def log_dict(self, run_id: str, content: dict, name: str) -> None:
+        self.client.log_dict(run_id, content, name)
+
+    def register_model(self, run_id: str, model_path: Path, registered: str) -> str:
+        """Log a trial's saved model on its run and register it; returns the model's URI."""
+        from experiments.model_registry import log_best_model
+
+        return log_best_model(run_id, model_path, registered)
 
     def log_study_setup(
         self, config_yaml: str, params: dict[str, Any], tags: dict[str, Any], texts: dict

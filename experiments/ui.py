@@ -20,7 +20,7 @@ from pathlib import Path
 
 from experiments.errors import USAGE_EXIT, UsageError
 from experiments.overrides import parse
-from experiments.stores import (
+from experiments.store_urls import (
     check_sqlite,
     default_storage,
     default_tracking_uri,

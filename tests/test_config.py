@@ -8,10 +8,11 @@ import shutil
 
 import pytest
 
-from experiments import config, space
+from experiments import config
+from experiments import study_spec as space
 from experiments.config import compose
 from experiments.errors import UsageError
-from experiments.space import load_study
+from experiments.study_spec import load_study
 
 OPTIMIZERS_YAML = """
 name: mine

@@ -12,6 +12,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from experiments.config import RESULT_KEYS
 from experiments.run import main as run_main
 from tests.studies_helpers import copy_stores, load_trials, mlflow_runs
 
@@ -62,7 +63,8 @@ def test_a_changed_data_source_or_study_definition_is_refused(
     err = capsys.readouterr().err
     assert "data.source embedded -> folder" in err and "data.content " in err
     # the study YAML's space changed (a third seed kept by a profile that keeps every seed)
-    from experiments import config, space
+    from experiments import config
+    from experiments import study_spec as space
 
     studies = tmp_path / "studies"
     shutil.copytree(config.STUDIES_DIR, studies)
@@ -152,9 +154,108 @@ def test_trials_of_different_settings_are_refused_even_without_fingerprints():
     import pandas as pd
 
     from experiments.errors import UsageError
-    from experiments.report.store import check_one_configuration
+    from experiments.report.stored_study import check_one_configuration
 
     trials = pd.DataFrame({"image_size": [64, 64, 256], "optimizer": ["adam", "adamax", "adam"]})
     with pytest.raises(UsageError, match="image_size 256 vs 64"):
         check_one_configuration("optimizers", trials, ["optimizer"])
     check_one_configuration("optimizers", trials.iloc[:2], ["optimizer"])  # one setting: fine
+
+
+# --- what the fingerprint covers: the configuration schema decides -------------------------------
+
+
+def _other_value(key: str, value):
+    """A valid value of `key` other than `value`."""
+    from experiments import config
+
+    allowed = config.ALLOWED_VALUES.get(key)
+    if allowed:
+        return next(v for v in allowed if str(v) != str(value) and v != "rmse")
+    if key == "profile":
+        return "paper" if value != "paper" else "smoke"
+    kind = config.LEAF_TYPES[key]
+    if kind is bool:
+        return not value
+    if kind is int:
+        step = {"data.image_size": 8, "model.kernel_size": 2}.get(key, 1)
+        return value + step
+    return value / 2
+
+
+def test_every_setting_is_fingerprinted_or_listed_as_plumbing_with_its_reason():
+    from experiments import config
+    from experiments.fingerprint import make_fingerprint
+    from experiments.study_spec import load_study
+
+    assert set(config.PLUMBING) <= set(config.LEAF_TYPES)
+    assert all(len(reason) > 20 for reason in config.PLUMBING.values())
+    cfg, profile = config.compose(["study=architecture"])
+    spec = load_study("architecture")
+    values = make_fingerprint(cfg, spec, 1.0, "k" * 16).values
+    uncovered = [
+        key
+        for key in config.LEAF_TYPES
+        if key not in values and key not in config.PLUMBING and key not in spec.searched_keys
+    ]
+    assert uncovered == []
+    assert not set(config.PLUMBING) & set(values)
+
+
+@pytest.mark.parametrize("key", RESULT_KEYS)
+def test_changing_any_result_setting_changes_the_fingerprint(key):
+    from experiments import config
+    from experiments.fingerprint import make_fingerprint
+    from experiments.study_spec import load_study
+
+    study = "optimizers" if key.startswith(("data.", "model.")) else "architecture"
+    spec = load_study(study)
+    assert key not in spec.searched_keys
+    cfg, profile = config.compose([f"study={study}"])
+    changed = config.with_values(cfg, {key: _other_value(key, config.flat_values(cfg)[key])})
+    before = make_fingerprint(cfg, spec, profile.epoch_scale, "k" * 16)
+    after = make_fingerprint(changed, spec, profile.epoch_scale, "k" * 16)
+    assert after.hash != before.hash
+    assert any(line.startswith(f"{key} ") for line in after.differences(before.values))
+
+
+def test_a_study_stored_before_a_setting_existed_is_adopted_under_its_own_hash():
+    from experiments import config
+    from experiments.fingerprint import make_fingerprint
+    from experiments.study_spec import load_study
+
+    cfg, profile = config.compose(["study=optimizers"])
+    current = make_fingerprint(cfg, load_study("optimizers"), 1.0, "k" * 16)
+    older = {k: v for k, v in current.values.items() if k != "data.split_seed"}  # as if new
+    assert current.differences(older) == []  # at its default: the same study
+    adopted = current.adopting(older)
+    assert adopted.values == older and adopted.hash != current.hash
+    other_split = config.with_values(cfg, {"data.split_seed": 9})
+    changed = make_fingerprint(other_split, load_study("optimizers"), 1.0, "k" * 16)
+    assert changed.differences(older) == ["data.split_seed (unset) -> 9"]
+    assert changed.adopting(older) is changed
+
+
+def test_cfg_ends_with_the_fingerprint_and_whether_the_stored_study_matches(runs_dir, capsys):
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}", "--cfg"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("# fingerprint ") and "runs_dir" in lines[-2]
+    assert lines[-1].endswith(": matches; a run continues it"), lines[-1]
+    digest = lines[-2].split()[2].rstrip(":")
+    assert MlflowClient(f"sqlite:///{runs_dir}/mlflow.db").search_runs(
+        mlflow_experiment_ids(runs_dir),
+        f"tags.`colorize.fingerprint` = '{digest}'",
+    )
+    assert run_main([*SMOKE, f"runs_dir={runs_dir}", "trainer.patience=9", "--cfg"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "differs (trainer.patience" in last and last.endswith("a run is refused")
+    assert run_main([*SMOKE, f"runs_dir={runs_dir / 'none'}", "--cfg"]) == 0
+    assert capsys.readouterr().out.strip().endswith("none yet; a run starts it")
+    assert not (runs_dir / "none").exists()  # --cfg creates nothing
+
+
+def mlflow_experiment_ids(runs_dir: Path) -> list[str]:
+    return [
+        e.experiment_id
+        for e in MlflowClient(f"sqlite:///{runs_dir}/mlflow.db").search_experiments()
+    ]

@@ -164,7 +164,7 @@ def test_a_trial_of_another_host_is_waited_for_with_a_countdown_then_retried(tmp
     when it will give up, then fails that trial and runs it again itself."""
     import threading
 
-    from experiments.stores import open_optuna_storage
+    from experiments.store_urls import open_optuna_storage
 
     args = ["study=optimizers", "profile=smoke", f"runs_dir={tmp_path}", "heartbeat=2"]
     create_study(args)
@@ -201,9 +201,9 @@ def create_study(args: list[str]) -> None:
     """The study as a run creates it (its grid queued), without running a trial."""
     from experiments.config import compose
     from experiments.data import StudyData
-    from experiments.engines import make_engine
+    from experiments.engine_registry import make_engine
     from experiments.fingerprint import environment, make_fingerprint
-    from experiments.space import load_study
+    from experiments.study_spec import load_study
 
     cfg, profile = compose(args)
     spec = load_study(cfg.study).for_profile(profile, cfg.trainer.epochs)
@@ -220,7 +220,7 @@ def start_args(args: list[str]) -> subprocess.Popen:
 
 
 def test_journal_storage_runs_a_study_and_says_what_it_cannot_detect(tmp_path):
-    from experiments.stores import open_optuna_storage
+    from experiments.store_urls import open_optuna_storage
 
     storage = f"journal:{tmp_path / 'study.log'}"
     args = ["study=optimizers", "profile=smoke", f"runs_dir={tmp_path}", f"storage={storage}"]
@@ -242,9 +242,9 @@ def test_journal_storage_runs_a_study_and_says_what_it_cannot_detect(tmp_path):
 
 def test_grid_points_are_enqueued_once(tmp_path):
     from experiments.config import compose
-    from experiments.engines import make_engine
+    from experiments.engine_registry import make_engine
     from experiments.fingerprint import Fingerprint
-    from experiments.space import load_study
+    from experiments.study_spec import load_study
 
     cfg, profile = compose(["study=architecture", f"runs_dir={tmp_path}"])
     spec = load_study("architecture")

@@ -146,7 +146,7 @@ def test_one_seed_per_optimizer_is_inconclusive_with_the_stored_gap(
 
 
 def test_first_page_says_what_was_run(optimizer_runs, optimizer_report):
-    from experiments.report.store import load_study_records
+    from experiments.report.stored_study import load_study_records
 
     stored = load_study_records("optimizers", str(optimizer_runs))
     items = dict(overview_items(stored, ""))
@@ -312,7 +312,7 @@ def test_epoch_report_sets_each_budget_beside_the_paper(tmp_path):
         (["study=optimizers", "tracking_uri=sqlite:///{tmp}/none.db"], "no MLflow store at"),
         (
             ["study=optimizers", "runs_dir={runs}", "tuner=keras_tuner"],
-            "no tuner=keras_tuner runs",
+            "no engine=keras_tuner runs",
         ),
         (["study=optimizers,epochs", "runs_dir={runs}"], "study 'epochs' has no runs"),
     ],

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from experiments.report.comparisons import epochs, optimizers
-from experiments.report.store import load_study_records
-from experiments.stores import default_tracking_uri
+from experiments.report.stored_study import load_study_records
+from experiments.store_urls import default_tracking_uri
 from experiments.tracking import Tracker
 
 

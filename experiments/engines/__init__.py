@@ -1,28 +1,22 @@
 """Search engines behind one interface: each chooses trial values and keeps its own state, and
 runs every trial through the shared `TrialRunner` (so the MLflow records are the same).
 
-To add an engine, write a module here with an `Engine` subclass and add it to `ENGINES`.
+To add an engine, write a module here with an `Engine` subclass and add its name to
+`experiments.engine_registry`.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the configuration imports the engine names from here
+if TYPE_CHECKING:
     from experiments.config import RunConfig
     from experiments.fingerprint import Fingerprint
-    from experiments.space import StudySpec
-
-# name -> "module:class"; imported only when chosen (Keras Tuner is slow to import).
-ENGINES = {
-    "optuna": "experiments.engines.optuna_engine:OptunaEngine",
-    "keras_tuner": "experiments.engines.keras_tuner_engine:KerasTunerEngine",
-}
+    from experiments.study_spec import StudySpec
 
 # Called after each trial ends: (trials done, best as (number, value) or None, settled numbers).
 TrialEnd = Callable[[int, tuple[int, float] | None, set[int]], None]
@@ -54,6 +48,12 @@ class Engine(ABC):
     def __init__(self, cfg: RunConfig, spec: StudySpec, study: str, runs_dir: Path):
         self.cfg, self.spec, self.study, self.runs_dir = cfg, spec, study, runs_dir
 
+    @classmethod
+    @abstractmethod
+    def may_hold(cls, cfg: RunConfig, study: str, runs_dir: Path) -> bool:
+        """Whether the store the engine would use may hold `study`, judged without creating
+        anything (False only where the store is certainly absent)."""
+
     @property
     @abstractmethod
     def location(self) -> str:
@@ -80,11 +80,6 @@ class Engine(ABC):
     @abstractmethod
     def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
         """Run trials until the study's total is reached (across restarts)."""
-
-
-def make_engine(cfg: RunConfig, spec: StudySpec, study: str, runs_dir: Path) -> Engine:
-    module, _, name = ENGINES[cfg.tuner].partition(":")
-    return getattr(importlib.import_module(module), name)(cfg, spec, study, runs_dir)
 
 
 def best_of(rows: list[dict], direction: str) -> dict | None:

@@ -14,12 +14,17 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from typing import TYPE_CHECKING
 
-import keras_tuner as kt
-
+from colorize.backend import import_keras_quietly
 from experiments.engines import Engine, Outcome, TrialEnd, best_of
-from experiments.errors import UsageError
-from experiments.objective import TrialFailed, TrialRunner
+from experiments.errors import TrialFailed, UsageError
+
+import_keras_quietly()  # Keras Tuner imports TensorFlow: its start-up lines stay hidden
+import keras_tuner as kt  # noqa: E402
+
+if TYPE_CHECKING:
+    from experiments.trial_runner import TrialRunner
 
 FINGERPRINT_FILE = "fingerprint.json"
 log = logging.getLogger(__name__)
@@ -115,13 +120,17 @@ class KerasTunerEngine(Engine):
         super().__init__(cfg, spec, study, runs_dir)
         if spec.pruner["type"] == "hyperband":
             raise UsageError(
-                f"tuner=keras_tuner cannot run study {spec.name}: its hyperband pruner would "
+                f"engine=keras_tuner cannot run study {spec.name}: its hyperband pruner would "
                 "need Keras Tuner's Hyperband, whose trials resume other trials' checkpoints; "
-                "run it with tuner=optuna"
+                "run it with engine=optuna"
             )
         if cfg.workers > 1:
-            raise UsageError("workers>1 needs tuner=optuna (Keras Tuner runs one process)")
+            raise UsageError("workers>1 needs engine=optuna (Keras Tuner runs one process)")
         self.project = runs_dir / "keras_tuner" / study
+
+    @classmethod
+    def may_hold(cls, cfg, study, runs_dir) -> bool:
+        return (runs_dir / "keras_tuner" / study).is_dir()
 
     @property
     def location(self) -> str:
@@ -142,7 +151,7 @@ class KerasTunerEngine(Engine):
         (self.project / FINGERPRINT_FILE).write_text(json.dumps(record, indent=1))
         if self.spec.pruner["type"] != "none":
             log.warning(
-                "tuner=keras_tuner prunes nothing: study %s's %s pruner is not used",
+                "engine=keras_tuner prunes nothing: study %s's %s pruner is not used",
                 self.spec.name,
                 self.spec.pruner["type"],
             )

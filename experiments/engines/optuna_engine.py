@@ -22,6 +22,12 @@ from optuna.trial import TrialState
 from colorize.locks import exclusive
 from experiments import liveness, records
 from experiments.engines import Engine, Outcome, TrialEnd, best_of
+from experiments.engines.optuna_sampling import (
+    RecordingSampler,
+    make_pruner,
+    make_sampler,
+    suggest,
+)
 from experiments.engines.optuna_trials import (
     DUPLICATE_LIMIT,
     DuplicateTrial,
@@ -33,9 +39,14 @@ from experiments.engines.optuna_trials import (
     settled_trials,
     unseen_values,
 )
-from experiments.objective import TrialFailed
-from experiments.sampling import RecordingSampler, make_pruner, make_sampler, suggest
-from experiments.stores import default_storage, has_heartbeats, open_optuna_storage, sqlite_path
+from experiments.errors import TrialFailed, UsageError
+from experiments.store_urls import (
+    default_storage,
+    has_heartbeats,
+    journal_path,
+    open_optuna_storage,
+    sqlite_path,
+)
 from experiments.workers import worker_index
 
 MAX_RETRY = 3
@@ -70,12 +81,22 @@ class OptunaEngine(Engine):
 
     def __init__(self, cfg, spec, study, runs_dir):
         super().__init__(cfg, spec, study, runs_dir)
+        try:
+            self.pruner = make_pruner(spec)
+        except (TypeError, ValueError) as error:  # an option value Optuna does not take
+            raise UsageError(f"study {spec.name}: pruner {spec.pruner}: {error}") from None
         self.url = cfg.storage or default_storage(runs_dir)
         self.retry = RetryOnce(sqlite_path(self.url))
         self.storage = open_optuna_storage(self.url, cfg.heartbeat, self.retry)
         self.heartbeats = has_heartbeats(self.storage)
         self.grace = 3 * cfg.heartbeat
         self.study_obj: optuna.Study | None = None
+
+    @classmethod
+    def may_hold(cls, cfg, study, runs_dir) -> bool:
+        url = cfg.storage or default_storage(runs_dir)
+        path = sqlite_path(url) or journal_path(url)
+        return path is None or path.is_file()
 
     @property
     def location(self) -> str:
@@ -95,7 +116,7 @@ class OptunaEngine(Engine):
             study_name=self.study,
             storage=self.storage,
             load_if_exists=True,
-            pruner=make_pruner(spec),
+            pruner=self.pruner,
             direction=spec.direction,
         )
         study.set_user_attr(records.FINGERPRINT_ATTR, fingerprint.values)

@@ -2,7 +2,7 @@
 
     python -m experiments.report study=optimizers                  # reads mlruns/, writes reports/
     python -m experiments.report study=optimizers,epochs runs_dir=/tmp/runs
-    python -m experiments.report study=architecture tuner=keras_tuner reports_dir=out
+    python -m experiments.report study=architecture engine=keras_tuner reports_dir=out
     python -m experiments.report --help
 
 For each study it writes `<reports_dir>/<study>.pdf` and, beside it, the same tables as CSV:
@@ -28,7 +28,7 @@ KEYS = {
     "runs_dir": "folder experiments.run wrote to (default mlruns)",
     "tracking_uri": "MLflow URI (default sqlite:///<runs_dir>/mlflow.db)",
     "storage": "Optuna storage URL (default sqlite:///<runs_dir>/optuna.db)",
-    "tuner": "which engine's runs: optuna (default) or keras_tuner",
+    "engine": "which engine's runs: optuna (default) or keras_tuner (tuner= is deprecated)",
     "reports_dir": "where the PDF and CSV files go (default reports)",
 }
 
@@ -58,7 +58,7 @@ def help_text() -> str:
 
 def _stored_names(values: dict[str, str]) -> list[str]:
     """The studies a store holds, or [] when there is no readable store."""
-    from experiments.report.store import client, resolve_tracking_uri
+    from experiments.report.stored_study import client, resolve_tracking_uri
 
     try:
         uri = resolve_tracking_uri(values.get("runs_dir") or "mlruns", values.get("tracking_uri"))
@@ -69,10 +69,13 @@ def _stored_names(values: dict[str, str]) -> list[str]:
 
 def parse_args(args: list[str]) -> dict[str, object]:
     """`key=value` arguments checked; raises UsageError naming a wrong key or value."""
-    from experiments.config import TUNERS, available_studies
-    from experiments.overrides import closest, parse
+    from experiments.config import available_studies
+    from experiments.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
+    from experiments.overrides import closest, parse, take_alias
 
-    values = parse(args, KEYS)
+    values = parse(args, [*KEYS, *ENGINE_ALIASES])
+    for alias in ENGINE_ALIASES:
+        take_alias(values, alias, "engine", ENGINE_NAMES)
     studies = list(
         dict.fromkeys(n.strip() for n in values.get("study", "").split(",") if n.strip())
     )
@@ -88,15 +91,15 @@ def parse_args(args: list[str]) -> dict[str, object]:
                 raise UsageError(
                     f"unknown study {name!r}{closest(name, options)}; allowed: {', '.join(options)}"
                 )
-    tuner = values.get("tuner", "optuna")
-    if tuner not in TUNERS:
-        raise UsageError(f"tuner={tuner} is not allowed; allowed: {', '.join(TUNERS)}")
+    engine = values.get("engine", "optuna")
+    if engine not in ENGINE_NAMES:
+        raise UsageError(f"engine={engine} is not allowed; allowed: {', '.join(ENGINE_NAMES)}")
     return {
         "studies": studies,
         "runs_dir": values.get("runs_dir") or "mlruns",
         "tracking_uri": values.get("tracking_uri") or None,
         "storage": values.get("storage") or None,
-        "tuner": tuner,
+        "engine": engine,
         "reports_dir": values.get("reports_dir") or "reports",
     }
 
@@ -108,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         options = parse_args(args)
-        from experiments.report.store import load_study_records
+        from experiments.report.stored_study import load_study_records
 
         stored = [
             load_study_records(
-                name, options["runs_dir"], options["tracking_uri"], options["tuner"],
+                name, options["runs_dir"], options["tracking_uri"], options["engine"],
                 options["storage"],
             )
             for name in options["studies"]

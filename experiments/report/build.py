@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from colorize.metrics import EVALUATE_METRICS, METRIC
 from experiments import records as r
-from experiments.finish import GRAY_ARTIFACT
 from experiments.report import figures, paper
 from experiments.report.comparisons import comparison_for
 from experiments.report.comparisons.settings import best_trial, failure_table
 from experiments.report.overview import READING, description, overview_items
 from experiments.report.pdf import ReportPdf
-from experiments.report.store import StoredStudy, download_artifact
+from experiments.report.stored_study import StoredStudy, download_artifact
 from experiments.report.tables import Table, trials_table
 
 MAX_SAMPLE_GROUPS = 6
@@ -37,20 +37,17 @@ class Report:
 def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
     """The best model's scores against the gray baseline on the study's colour test photos, as
     the study stored them, with its verdict sentence."""
-    path = download_artifact(stored, stored.parent["run_id"], GRAY_ARTIFACT, scratch)
+    path = download_artifact(stored, stored.parent["run_id"], r.GRAY_ARTIFACT, scratch)
     if path is None:
         return None, ""
     scores = json.loads(path.read_text())
+    shown = [key for key in EVALUATE_METRICS if key in scores["mean"]["model"]]
     rows, records = [], []
     for item in [*scores["photos"], {"photo": "mean", **scores["mean"], "beats_gray": None}]:
         model, gray = item["model"], item["gray"]
         beats = {True: "yes", False: "no", None: ""}[item["beats_gray"]]
-        rows.append(
-            [item["photo"]]
-            + [f"{model[k]:.2f} / {gray[k]:.2f}" for k in ("delta_e2000", "psnr")]
-            + [f"{model[k]:.3f} / {gray[k]:.3f}" for k in ("ssim", "ab_auc")]
-            + [f"{model['colorfulness_pred']:.1f} / {gray['colorfulness_pred']:.1f}", beats]
-        )
+        cells = [f"{METRIC[k].fmt(model[k])} / {METRIC[k].fmt(gray[k])}" for k in shown]
+        rows.append([item["photo"], *cells, beats])
         records.append(
             {"photo": item["photo"], **{f"model_{k}": v for k, v in model.items()},
              **{f"gray_{k}": v for k, v in gray.items()}, "beats_gray": item["beats_gray"]}
@@ -60,11 +57,7 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
         title=f"Against gray: the best model on {scores.get('source', 'the test photos')}",
         columns=[
             "Photo",
-            "ΔE2000 model / gray",
-            "PSNR dB",
-            "SSIM",
-            "a/b AuC",
-            "Colourful",
+            *(METRIC[k].label + (" model / gray" if i == 0 else "") for i, k in enumerate(shown)),
             "Beats gray",
         ],
         rows=rows,
@@ -102,7 +95,7 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
     comparison = comparison_for(stored)
     grouping = comparison.grouping(stored)
     footer = (
-        f"colorize-studies report: study {stored.name}, tuner {stored.engine}, profile "
+        f"colorize-studies report: study {stored.name}, engine {stored.engine}, profile "
         f"{stored.params.get('profile', '?')}; {stored.completeness()}"
     )
     title = f"Study report: {stored.name}" + (" (partial)" if stored.is_partial else "")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from experiments import records as r
-from experiments.report.store import SETTING_PARAMS, StoredStudy, download_artifact
+from experiments.report.stored_study import SETTING_PARAMS, StoredStudy, download_artifact
 
 READING = [
     "Accuracy is the paper's metric: Keras' `accuracy` on the network's two a/b outputs, which "

@@ -32,7 +32,6 @@ FINAL_TRAIN_ACCURACY = 90.95  # percent
 #  loss was lesser ... 600 and 1000 ... the validation loss increased suddenly and did not
 #  decrease. So, we recommend keeping the number of epochs less than 600."
 EPOCH_BUDGETS = (100, 500, 600, 1000)
-EPOCH_BEST = 500
 EPOCH_FINDINGS = {
     100: "underfit",
     500: "best (lowest val. loss)",

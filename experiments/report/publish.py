@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from experiments.report.store import StoredStudy, client
+from experiments.report.stored_study import StoredStudy, client
 
 FOLDER = "report"
 LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m experiments.ui` serves by default

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from colorize import metrics
 from experiments.report import paper
-from experiments.report.store import StoredStudy
+from experiments.report.stored_study import StoredStudy
 
 
 @dataclass
@@ -56,21 +57,10 @@ def g4(value: float) -> str:
     return f"{value:.4g}"
 
 
-def loss_text(value: float) -> str:
-    """Losses here are MSE on a/b / 128, mostly 0.001 to 0.1: five decimals keep them comparable."""
-    return f"{value:.5f}" if abs(value) < 1 else f"{value:.4g}"
-
-
-METRICS = (
-    Metric("val_accuracy", "best_val_accuracy", "Val. acc. %", "{:.2f}".format, 100.0),
-    Metric("train_accuracy", "train_accuracy", "Train acc. %", "{:.2f}".format, 100.0),
-    Metric("val_loss", "best_val_loss", "Val. loss", loss_text),
-    Metric("psnr", "psnr", "PSNR dB", "{:.2f}".format),
-    Metric("ssim", "ssim", "SSIM", "{:.3f}".format),
-    Metric("delta_e2000", "delta_e2000", "ΔE2000", "{:.2f}".format),
-    Metric("epochs_run", "epochs_run", "Epochs run", "{:.1f}".format),
-)
-METRIC = {m.name: m for m in METRICS}
+# Every metric the registry knows, as a report column; QUALITY: those the tables show.
+METRIC = {m.name: Metric(m.name, m.column, m.label, m.fmt, m.scale) for m in metrics.METRICS}
+QUALITY = list(metrics.REPORT_METRICS)
+METRICS = tuple(METRIC[name] for name in [*QUALITY, "epochs_run"])
 
 
 def values(frame: pd.DataFrame, metric: Metric) -> np.ndarray:
@@ -170,7 +160,7 @@ def trials_table(stored: StoredStudy) -> Table:
     """One row per trial, in trial order."""
     names = stored.space
     columns_in = [space_column(stored, name) for name in names]
-    shown = ["val_loss", "val_accuracy", "train_accuracy", "psnr", "ssim", "delta_e2000"]
+    shown = QUALITY
 
     def number(value) -> str:
         return "–" if pd.isna(value) else str(int(value))

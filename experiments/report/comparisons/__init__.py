@@ -15,7 +15,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from experiments.report.comparisons import architecture, epochs, generic, optimizers
-from experiments.report.store import StoredStudy
+from experiments.report.stored_study import StoredStudy
 
 KINDS: dict[str, ModuleType] = {
     "optimizers": optimizers,

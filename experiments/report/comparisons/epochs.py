@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from colorize import stats
+from colorize.metrics import loss_text
 from experiments.report import paper
 from experiments.report.tables import (
     METRIC,
@@ -31,7 +32,6 @@ from experiments.report.tables import (
     g4,
     ints,
     label,
-    loss_text,
     metric_cells,
     space_column,
     stop_record,

@@ -7,23 +7,24 @@ import math
 
 import pandas as pd
 
+from colorize.metrics import loss_text
 from experiments import records
 from experiments.ranking import Ranking, rank
-from experiments.report.store import StoredStudy
+from experiments.report.stored_study import StoredStudy
 from experiments.report.tables import (
     METRIC,
+    QUALITY,
     Table,
     cell,
     display,
     header,
     label,
-    loss_text,
     metric_cells,
     space_column,
 )
 from experiments.report.verdicts import Grouping
 
-METRICS = ["val_loss", "val_accuracy", "train_accuracy", "psnr", "ssim", "delta_e2000"]
+METRICS = QUALITY
 
 
 def setting_names(stored: StoredStudy) -> list[str]:

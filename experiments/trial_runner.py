@@ -24,18 +24,15 @@ from colorize.model import InfeasibleArchitecture, build_model
 from colorize.predict import predict_lab, save_model
 from colorize.train import TrainingDiverged, set_precision, train
 from experiments import config as config_module
-from experiments import figures
 from experiments import records as r
+from experiments import trial_figures as figures
 from experiments.config import Profile, RunConfig
-from experiments.space import StudySpec
+from experiments.errors import TrialFailed
+from experiments.study_spec import StudySpec
 from experiments.tracking import Tracker, trial_run_name
 
 log = logging.getLogger(__name__)
 SAMPLE_PHOTOS = 4  # validation photos shown in each trial's sample grid
-
-
-class TrialFailed(Exception):
-    """The trial could not finish (infeasible architecture, diverging loss); message says why."""
 
 
 @dataclass
@@ -181,21 +178,13 @@ class TrialRunner:
             return train(
                 model,
                 self.data,
-                optimizer=cfg.trainer.optimizer,
-                learning_rate=cfg.trainer.learning_rate,
-                batch_size=cfg.trainer.batch_size,
-                epochs=cfg.trainer.epochs,
-                patience=cfg.trainer.patience,
-                seed=cfg.trainer.seed,
-                l_scaling=cfg.data.l_scaling,
+                **config_module.arguments(cfg, "train"),
                 callbacks=[
                     EpochRecorder(self.tracker, run_id, number, cfg.trainer.epochs, history),
                     *callbacks,
                 ],
                 checkpoint_dir=checkpoint_dir,
-                checkpoint_every=cfg.trainer.checkpoint_every,
                 checkpoint_tag=self.fingerprint,
-                run_eagerly=cfg.trainer.run_eagerly,
             )
         finally:
             if history.get("loss"):
@@ -207,13 +196,7 @@ class TrialRunner:
         self, number: int, cfg: RunConfig, run_id: str, callbacks: list, checkpoint_dir: Path
     ) -> TrialRecord:
         set_precision(cfg.trainer.mixed_precision)
-        model = build_model(
-            kernel_size=cfg.model.kernel_size,
-            padding=cfg.model.padding,
-            strides=cfg.model.strides,
-            image_size=cfg.data.image_size,
-            architecture=cfg.model.architecture,
-        )
+        model = build_model(**config_module.arguments(cfg, "build"))
         self.tracker.log_metrics(run_id, {"num_params": model.count_params()})
         history: dict[str, list[float]] = {}
         resume = checkpoint.load(checkpoint_dir, self.fingerprint)

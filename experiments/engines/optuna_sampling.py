@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from experiments.space import StudySpec
+from experiments.study_spec import StudySpec
 
 
 class RecordingSampler:

@@ -23,29 +23,16 @@ from typing import Any
 import pandas as pd
 
 from experiments import records as r
+from experiments.config import setting_names
 from experiments.errors import UsageError
-from experiments.stores import check_sqlite, default_storage, default_tracking_uri, sqlite_path
+from experiments.store_urls import check_sqlite, default_storage, default_tracking_uri, sqlite_path
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
 HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
-# Trial params shown as the study's fixed settings; one value each across a study's trials.
-SETTING_PARAMS = (
-    "optimizer",
-    "learning_rate",
-    "batch_size",
-    "epochs",
-    "patience",
-    "seed",
-    "architecture",
-    "kernel_size",
-    "padding",
-    "strides",
-    "l_scaling",
-    "crops_per_photo",
-    "image_size",
-    "profile",
-)
+# Trial params shown as the study's fixed settings (the schema's result settings); one value
+# each across a study's trials.
+SETTING_PARAMS = setting_names()
 
 
 def quiet_libraries() -> None:
@@ -194,8 +181,8 @@ def _parent_run(mlflow_client, experiment_id: str, study: str, engine: str):
     mine = [run for run in parents if run.data.tags.get(r.ENGINE_TAG) == engine]
     if not mine:
         others = sorted({run.data.tags.get(r.ENGINE_TAG, "?") for run in parents})
-        hint = f"; it has runs of tuner={', '.join(others)}" if others else ""
-        raise UsageError(f"study {study!r} has no tuner={engine} runs in this store{hint}")
+        hint = f"; it has runs of engine={', '.join(others)}" if others else ""
+        raise UsageError(f"study {study!r} has no engine={engine} runs in this store{hint}")
     return max(mine, key=lambda run: run.info.start_time or 0)
 
 
@@ -287,7 +274,7 @@ def _open_optuna(study: str, candidates: list[str]) -> tuple[Any, str | None, st
     """(study, url, None) from the first candidate storage that holds it, else (None, None, why)."""
     import optuna
 
-    from experiments.stores import journal_path, open_optuna_storage
+    from experiments.store_urls import journal_path, open_optuna_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     why = "no Optuna storage found"
@@ -304,6 +291,27 @@ def _open_optuna(study: str, candidates: list[str]) -> tuple[Any, str | None, st
             first = (str(error).splitlines() or [type(error).__name__])[0]
             why = f"Optuna storage {url} cannot be read: {first[:200]}"
     return None, None, why
+
+
+def _optuna_side(
+    study: str, runs_dir: str, storage: str | None, parent_info: dict, notes: list[str]
+) -> tuple[Any, str | None]:
+    """The study's Optuna study and storage URL: the given storage, else the default one or
+    the one its run recorded; where none holds it, (None, None) and a note says why.
+
+    Raises:
+        UsageError: a given `storage` that does not hold the study.
+    """
+    candidates = [storage] if storage else [default_storage(Path(runs_dir).expanduser())]
+    recorded = parent_info["params"].get("storage")
+    if not storage and recorded and recorded not in candidates:
+        candidates.append(recorded)
+    optuna_study, storage_url, why = _open_optuna(study, candidates)
+    if storage and optuna_study is None:
+        raise UsageError(f"storage {storage}: {why}")
+    if why:
+        notes.append(f"Optuna figures left out: {why}.")
+    return optuna_study, storage_url
 
 
 def load_study_records(
@@ -346,15 +354,7 @@ def load_study_records(
     notes: list[str] = []
     optuna_study, storage_url = None, None
     if engine == "optuna":
-        candidates = [storage] if storage else [default_storage(Path(runs_dir).expanduser())]
-        recorded = parent_info["params"].get("storage")
-        if not storage and recorded and recorded not in candidates:
-            candidates.append(recorded)
-        optuna_study, storage_url, why = _open_optuna(study, candidates)
-        if storage and optuna_study is None:
-            raise UsageError(f"storage {storage}: {why}")
-        if why:
-            notes.append(f"Optuna figures left out: {why}.")
+        optuna_study, storage_url = _optuna_side(study, runs_dir, storage, parent_info, notes)
     retried = _retried_numbers(optuna_study) & set(latest)
     histories, rows = {}, []
     for number, run in sorted(latest.items()):
@@ -378,7 +378,7 @@ def load_study_records(
         }
         counts = ", ".join(f"{stored.count(s)} {words[s]}" for s in STATES if stored.count(s))
         raise UsageError(
-            f"study {study!r} (tuner={engine}) has no finished trials"
+            f"study {study!r} (engine={engine}) has no finished trials"
             f"{f' ({counts})' if counts else ''}; nothing to report"
         )
     return stored
