@@ -7,7 +7,6 @@ Each command lists the keys it takes; an unknown key, a missing `=` or an option
 from __future__ import annotations
 
 import difflib
-import sys
 from collections.abc import Iterable
 
 from experiments.errors import UsageError
@@ -52,7 +51,7 @@ def parse(
 
 
 def take_alias(values: dict[str, str], alias: str, key: str, allowed: Iterable[str]) -> None:
-    """Move the value of a deprecated key `alias` to `key`, with a note on stderr. Its value is
+    """Move the value of a deprecated key `alias` to `key`, with a note. Its value is
     checked under the name the user typed.
 
     Raises:
@@ -64,5 +63,5 @@ def take_alias(values: dict[str, str], alias: str, key: str, allowed: Iterable[s
     allowed = tuple(allowed)
     if value not in allowed:
         raise UsageError(f"{alias}={value} is not allowed; allowed: {', '.join(allowed)}")
-    print(f"note: {alias}= is deprecated; use {key}={value}", file=sys.stderr)
+    print(f"note: {alias}= is deprecated; use {key}={value}")
     values[key] = value
