@@ -279,3 +279,21 @@ def test_classification_trains_compiled_on_jax_in_mixed_precision(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_rebalanced_auc_weighs_each_colour_bin_alike():
+    from colorize.metrics import ab_error_auc, rebalanced_ab_error_auc
+
+    # 9 gray pixels predicted exactly, 1 red pixel predicted 40 units off
+    true_ab = np.zeros((1, 10, 2))
+    true_ab[0, 9] = (60, 40)
+    pred_ab = true_ab.copy()
+    pred_ab[0, 9] = (60, 0)
+    red_auc = np.mean(np.arange(151) >= 40)
+    assert ab_error_auc(true_ab, pred_ab) == pytest.approx(0.9 + 0.1 * red_auc)
+    # two bins present: the mean of their AuCs, 1 for gray and red_auc for red
+    assert rebalanced_ab_error_auc(true_ab, pred_ab) == pytest.approx((1 + red_auc) / 2)
+    assert rebalanced_ab_error_auc(true_ab, true_ab) == 1.0
+    one_bin = np.zeros((3, 2))
+    guess = np.array([[0, 0], [3, 4], [30, 40]], float)
+    assert rebalanced_ab_error_auc(one_bin, guess) == pytest.approx(ab_error_auc(one_bin, guess))
