@@ -252,33 +252,53 @@ def test_colorize_command_runs_a_classification_model(
     assert out.size == Image.open(inputs / "colour.jpg").size and out.mode == "RGB"
 
 
-JAX_SCRIPT = """
-import numpy as np
-from colorize.datasets import DatasetSpec, load_dataset
-from colorize.model import build_model
-from colorize.predict import load_model, predict_ab, save_model
-from colorize.train import set_precision, train
-data = load_dataset(DatasetSpec(image_size=16, crops_per_photo=2, val_photos=3))
+BACKEND_SCRIPT = """
+import keras, numpy as np
+from colorize import gamut
+from colorize.heads import get_head
+from colorize.heads.classification import SoftEncodedCrossEntropy, soft_targets
+from colorize.train import compact_input_model, compile_model, set_precision
+rng = np.random.default_rng(0)
+centres = gamut.bin_centres()
+ab = rng.integers(-60, 61, (4, 8, 8, 2)).astype(np.int8)
+targets = np.concatenate([ab, (ab[..., 1:] > ab[..., :1]).astype(np.int8)], axis=-1)
+logits = rng.normal(size=(4, 8, 8, len(centres))).astype(np.float32)
+weights = rng.uniform(0.5, 2.0, len(centres))
+got = float(keras.ops.convert_to_numpy(SoftEncodedCrossEntropy(centres, weights)(targets, logits)))
+soft = keras.ops.convert_to_numpy(soft_targets(ab, centres))
+log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+expected = np.mean(weights[gamut.nearest_bin(ab)] * -(soft * log_p).sum(-1))
+assert abs(got - expected) < 1e-4 * expected, (got, expected)
+# a compiled fit of a one-layer classification network, in mixed precision
 set_precision(True)
-model = build_model(image_size=16, loss="classification", batch_norm=True)
-result = train(model, data, epochs=1, batch_size=8)
-assert np.isfinite(result.history["val_loss"][0]), result.history
-set_precision(False)
-loaded, _ = load_model(save_model(model, "{path}"))
-ab = predict_ab(loaded, np.full((1, 16, 16, 1), 50.0, np.float32), "unit")
-assert ab.shape == (1, 16, 16, 2) and np.isfinite(ab).all()
-print("ok")
+head = get_head("classification")
+inputs = keras.Input((8, 8, 1))
+model = keras.Model(inputs, head.decode(keras.layers.Conv2D(head.channels(), 1)(inputs)))
+fitted = compact_input_model(head.training_model(model))
+compile_model(fitted, loss=head.loss(ab), metrics=head.metrics(model))
+l_uint8 = rng.integers(0, 256, (4, 8, 8, 1)).astype(np.uint8)
+history = fitted.fit(l_uint8, targets, epochs=2, batch_size=2, verbose=0).history
+assert np.isfinite(history["loss"]).all() and "accuracy" in history, history
+print("ok", keras.backend.backend())
 """
 
 
-@pytest.mark.skipif(find_spec("jax") is None, reason="jax is not installed")
-def test_classification_trains_compiled_on_jax_in_mixed_precision(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    script = JAX_SCRIPT.format(path=tmp_path / "jax.keras")
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param(name, marks=pytest.mark.skipif(find_spec(name) is None, reason=f"no {name}"))
+        for name in ("jax", "torch")
+    ],
+)
+def test_the_classification_loss_runs_compiled_on_the_other_backends(backend):
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", BACKEND_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend},
+        timeout=300,
     )
-    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+    assert result.returncode == 0 and f"ok {backend}" in result.stdout, result.stderr[-3000:]
 
 
 def test_rebalanced_auc_weighs_each_colour_bin_alike():
@@ -297,3 +317,20 @@ def test_rebalanced_auc_weighs_each_colour_bin_alike():
     one_bin = np.zeros((3, 2))
     guess = np.array([[0, 0], [3, 4], [30, 40]], float)
     assert rebalanced_ab_error_auc(one_bin, guess) == pytest.approx(ab_error_auc(one_bin, guess))
+
+
+def test_the_served_model_colorizes_with_a_classification_model(classification_run):
+    pytest.importorskip("mlflow")
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from experiments.serving import ColorizeModel, decode_photo, encode_png
+
+    _, _, _, path = classification_run
+    served = ColorizeModel()
+    artifacts = {"keras_model": str(path), "settings": str(path.with_suffix(".json"))}
+    served.load_context(SimpleNamespace(artifacts=artifacts))
+    ramp = np.linspace(0, 255, 20 * 30, dtype=np.uint8).reshape(20, 30)
+    answer = served.predict(None, pd.DataFrame({"image": [encode_png(np.stack([ramp] * 3, -1))]}))
+    assert decode_photo(answer["image"][0]).shape == (20, 30, 3)
