@@ -237,7 +237,7 @@ def test_models_saved_without_a_head_load_as_mse(tmp_path):
     assert loaded["loss"] == "mse"
 
 
-def test_colorize_command_runs_a_classification_model(
+def test_colorize_and_evaluate_commands_run_a_classification_model(
     classification_run, tmp_path, embedded_photos
 ):
     _, _, _, path = classification_run
@@ -250,6 +250,9 @@ def test_colorize_command_runs_a_classification_model(
     assert not native_log_lines(result.stderr)
     out = Image.open(tmp_path / "out" / "colour.png")
     assert out.size == Image.open(inputs / "colour.jpg").size and out.mode == "RGB"
+    scored = run_colorize("evaluate", "--model", str(path), "--photos", str(inputs), "--json")
+    assert scored.returncode == 0, scored.stderr
+    assert len(json.loads(scored.stdout)["photos"]) == 1
 
 
 BACKEND_SCRIPT = """
