@@ -1,7 +1,8 @@
 """Per-epoch checkpoints, so an interrupted fit continues from its last epoch, not from scratch.
 
 A checkpoint folder holds the fitted model with its optimizer state (`model-<epoch>.keras`: the
-uint8-input wrapper of `colorize.train.compact_input_model`, not a model to colorize with), the
+uint8-input wrapper of `colorize.train.compact_input_model` around the head's training network,
+with the head's loss, not a model to colorize with), the
 early-stopping state's best weights (`best-<epoch>.npz`) and `state.json` (epochs done, history
 so far, which files belong to it, and the caller's tag, e.g. a study's fingerprint).
 

@@ -1,8 +1,10 @@
 """The names a setting may take, in one place: optimizers (with the paper's alias), networks,
-paddings, strides and L scalings. Keras-free, so configuration checks, command-line
-help and the report read them without loading a deep-learning stack.
+paddings, strides, L scalings and losses (the heads of `colorize.heads`). Keras-free, so
+configuration checks, command-line help and the report read them without loading a
+deep-learning stack.
 
-To add an optimizer, add its Keras name here (and its display name); nothing else changes.
+To add an optimizer, add its Keras name here (and its display name); nothing else changes. To add
+a head, add its name to `LOSSES` and its module to `colorize/heads/`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ PADDINGS = ("same", "valid")
 STRIDES = (1, 2)
 L_SCALINGS = ("unit", "centered", "raw")
 DATA_SOURCES = ("embedded", "landscapes")  # a folder is `data.train_dir`
+# How the network encodes colour (a module of `colorize.heads` each): the paper's regression of
+# a/b with MSE (the default), or Zhang et al.'s classification over quantized a/b bins.
+LOSSES = ("mse", "classification")
+DEFAULT_LOSS = "mse"
 
 
 def optimizer_names() -> tuple[str, ...]:

@@ -5,7 +5,9 @@ Computed with scikit-image and numpy on colorized photos:
 - Mean CIEDE2000 colour difference (ΔE00) between predicted and true LAB.
 - Colourfulness (Hasler & Süsstrunk 2003) of the prediction and of the truth.
 - AuC of the a/b error curve (Zhang et al. 2016): the share of pixels whose a/b error (Euclidean,
-  LAB units) is within a threshold, averaged over thresholds 0..150; 1.0 is perfect.
+  LAB units) is within a threshold, averaged over thresholds 0..150; 1.0 is perfect. Its
+  class-rebalanced form (`rebalanced_ab_error_auc`) weighs each pixel by the inverse frequency of
+  its true colour's a/b bin.
 
 `METRICS` lists them with the training metrics (validation loss and accuracy, epochs): name,
 label, format, direction, whether a study may optimize it, and where it shows. The trial runner
@@ -59,6 +61,34 @@ def ab_error_auc(
     thresholds = np.arange(max_threshold + 1)
     within = np.searchsorted(np.sort(errors), thresholds, side="right") / errors.size
     return float(within.mean())
+
+
+def rebalanced_ab_error_auc(
+    true_ab: np.ndarray, pred_ab: np.ndarray, max_threshold: int = AUC_MAX_THRESHOLD
+) -> float:
+    """The class-rebalanced AuC of the a/b error curve (Zhang et al. 2016), so rare colours count
+    as much as common ones.
+
+    Each pixel's true a/b falls in a bin: the nearest in-gamut bin centre of
+    `colorize.gamut` (grid step 10) to its a/b rounded to integers. A pixel weighs 1 / n_q, n_q
+    being the number of the given pixels whose true colour is in its bin q. The curve is the
+    weighted share of pixels whose a/b error (Euclidean, LAB units) is within a threshold, and the
+    AuC its mean over the thresholds 0..`max_threshold`: equivalently, the mean over the bins
+    present in the truth of each bin's own (unweighted) AuC. 1.0 is perfect; with a single bin
+    present it equals `ab_error_auc`.
+    """
+    from colorize import gamut
+
+    true_ab = np.asarray(true_ab, np.float64)
+    errors = np.linalg.norm(true_ab - pred_ab, axis=-1).ravel()
+    bins = gamut.nearest_bin(true_ab).ravel()
+    counts = np.bincount(bins)
+    weights = 1.0 / counts[bins]
+    order = np.argsort(errors, kind="stable")
+    cumulative = np.concatenate([[0.0], np.cumsum(weights[order])])
+    thresholds = np.arange(max_threshold + 1)
+    within = cumulative[np.searchsorted(errors[order], thresholds, side="right")]
+    return float((within / cumulative[-1]).mean())
 
 
 @dataclass(frozen=True)

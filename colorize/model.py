@@ -14,13 +14,24 @@
 A combination that cannot work raises `InfeasibleArchitecture` with the reason, before training.
 The paper calls its network U-net-like but it has no skip connections; `architecture="unet"` is a
 real U-net (encoder features concatenated into the decoder) over the same search space.
+
+Beyond the paper, for both architectures:
+
+- loss "mse" (the paper's, the default) or "classification": the head (`colorize.heads`) sets the
+  last convolution (2 tanh channels, or one logit per a/b bin) and what decodes it. The model
+  built is always the inference model, L -> a/b / 128; `temperature` is the classification
+  head's annealed-mean temperature.
+- batch_norm: batch normalization after every convolution but the output one (convolution, then
+  normalization, then ReLU; the convolution then has no bias, which the normalization would
+  cancel). Off by default, as in the paper.
 """
 
 from __future__ import annotations
 
 import keras
 
-from colorize.choices import ARCHITECTURES, PADDINGS, STRIDES
+from colorize.choices import ARCHITECTURES, DEFAULT_LOSS, PADDINGS, STRIDES
+from colorize.heads import get_head
 
 DOWNSAMPLINGS = 3  # both networks halve the image three times
 
@@ -87,26 +98,40 @@ def check_space(
 class _Blocks:
     """Makes the layers of one network so both architectures share padding/stride handling."""
 
-    def __init__(self, kernel_size: int, padding: str, strides: int):
+    def __init__(self, kernel_size: int, padding: str, strides: int, batch_norm: bool = False):
         self.kernel_size, self.padding, self.strides = kernel_size, padding, strides
+        self.batch_norm = batch_norm
 
-    def conv(self, x, filters: int, *, downsample: bool = False, activation: str = "relu"):
+    def conv(
+        self,
+        x,
+        filters: int,
+        *,
+        downsample: bool = False,
+        activation: str | None = "relu",
+        output: bool = False,
+    ):
         if self.padding == "valid" and self.kernel_size > 1:
             x = ReflectionPadding2D((self.kernel_size - 1) // 2)(x)
         stride = 2 if downsample and self.strides == 2 else 1
+        normalize = self.batch_norm and not output
         x = keras.layers.Conv2D(
             filters,
             self.kernel_size,
             strides=stride,
             padding=self.padding,
-            activation=activation,
+            activation=None if normalize else activation,
+            use_bias=not normalize,
         )(x)
+        if normalize:
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.Activation(activation)(x)
         if downsample and self.strides == 1:
             x = keras.layers.MaxPooling2D(2)(x)
         return x
 
 
-def _paper_network(x, blocks: _Blocks):
+def _paper_network(x, blocks: _Blocks, channels: int = 2, activation: str | None = "tanh"):
     # Fig. 5 of the report: encoder 64-128-128-256-256-512, then 512-256-128 and a decoder.
     x = blocks.conv(x, 64, downsample=True)
     x = blocks.conv(x, 128)
@@ -120,11 +145,17 @@ def _paper_network(x, blocks: _Blocks):
     x = keras.layers.UpSampling2D(2)(x)
     x = blocks.conv(x, 32)
     x = blocks.conv(x, 16)
-    x = blocks.conv(x, 2, activation="tanh")
+    x = blocks.conv(x, channels, activation=activation, output=True)
     return keras.layers.UpSampling2D(2)(x)
 
 
-def _unet(x, blocks: _Blocks, base_filters: int = 32):
+def _unet(
+    x,
+    blocks: _Blocks,
+    channels: int = 2,
+    activation: str | None = "tanh",
+    base_filters: int = 32,
+):
     skips = []
     filters = base_filters
     for _ in range(DOWNSAMPLINGS):
@@ -142,7 +173,7 @@ def _unet(x, blocks: _Blocks, base_filters: int = 32):
         x = keras.layers.Concatenate()([skip, x])
         x = blocks.conv(x, filters)
         x = blocks.conv(x, filters)
-    return keras.layers.Conv2D(2, 1, activation="tanh")(x)
+    return keras.layers.Conv2D(channels, 1, activation=activation)(x)
 
 
 def build_model(
@@ -151,18 +182,35 @@ def build_model(
     strides: int = 2,
     image_size: int = 256,
     architecture: str = "paper",
+    *,
+    loss: str = DEFAULT_LOSS,
+    temperature: float = 0.38,
+    batch_norm: bool = False,
 ) -> keras.Model:
     """Build an (uncompiled) colorization network: (S, S, 1) scaled L -> (S, S, 2) a/b / 128.
 
+    Args:
+        loss: the head (`colorize.choices.LOSSES`): "mse" (the paper's) or "classification".
+        temperature: the classification head's annealed-mean temperature (1: the mean of the
+            predicted distribution; towards 0: its mode). Unused by "mse".
+        batch_norm: batch normalization after every convolution but the output one.
+
     Raises:
         InfeasibleArchitecture: the combination cannot build a working network (message says why).
+        ValueError: a setting outside the space (unknown loss, non-positive temperature).
     """
     check_space(kernel_size, padding, strides, image_size, architecture)
-    blocks = _Blocks(kernel_size, padding, strides)
+    head = get_head(loss)
+    blocks = _Blocks(kernel_size, padding, strides, batch_norm=bool(batch_norm))
     inputs = keras.Input((image_size, image_size, 1), name="L")
     body = _paper_network if architecture == "paper" else _unet
-    outputs = body(inputs, blocks)
+    raw = body(inputs, blocks, head.channels(), head.activation)
+    outputs = head.decode(raw, temperature=temperature)
     name = f"{architecture}_k{kernel_size}_{padding}_s{strides}"
     if architecture == "paper" and (kernel_size, padding, strides) == (3, "same", 2):
         name = "paper"
+    if loss != DEFAULT_LOSS:
+        name += f"_{loss}"
+    if batch_norm:
+        name += "_bn"
     return keras.Model(inputs, outputs, name=name)

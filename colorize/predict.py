@@ -4,7 +4,10 @@ A photo is colorized at its own resolution: its L channel is resized to the netw
 a/b are predicted there, upsampled back and joined with the full-resolution L.
 
 A model is a `.keras` file with a `<name>.json` beside it holding the settings it was trained with
-(`l_scaling`). Other references (`runs:/<id>/model`, `models:/<name>/latest`) are resolved by
+(`l_scaling`, and `loss`: the head, with its options, e.g. the classification head's
+`temperature` and bin count). Whatever the head, the saved model takes scaled L and returns
+a/b / 128, so colorizing never depends on it; a model saved before heads existed is an `mse`
+model. Other references (`runs:/<id>/model`, `models:/<name>/latest`) are resolved by
 plug-ins registered under the entry-point group `colorize.model_resolvers`, keyed by URI scheme.
 """
 
@@ -20,7 +23,9 @@ import keras
 import numpy as np
 
 from colorize import images, lab
-from colorize.model import ReflectionPadding2D  # noqa: F401  (registers the custom layer)
+from colorize.choices import DEFAULT_LOSS
+from colorize.heads import head_of
+from colorize.model import ReflectionPadding2D  # noqa: F401  (registers the custom layers)
 
 RESOLVER_GROUP = "colorize.model_resolvers"
 
@@ -33,13 +38,28 @@ def settings_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def save_model(model: keras.Model, path: str | Path, *, l_scaling: str = "unit") -> Path:
-    """Save `model` as `.keras` plus its settings sidecar; returns the model path."""
+def save_model(
+    model: keras.Model,
+    path: str | Path,
+    *,
+    l_scaling: str = "unit",
+    head_options: dict | None = None,
+) -> Path:
+    """Save `model` (an inference model, as `build_model` makes it) as `.keras` plus its settings
+    sidecar; returns the model path.
+
+    The sidecar holds `l_scaling`, the head (`loss`) and the options its model carries (for
+    `classification`: `temperature`, `bins`), plus `head_options`, training options to record
+    with it (e.g. `{"rebalance": 0.5}`).
+    """
     path = Path(path).with_suffix(".keras")
     path.parent.mkdir(parents=True, exist_ok=True)
     # An uncompiled twin sharing the weights: the file holds no optimizer state (a third of it).
     keras.Model(model.input, model.output, name=model.name).save(path)
-    settings_path(path).write_text(json.dumps({"l_scaling": lab.check_l_scaling(l_scaling)}))
+    head = head_of(model)
+    settings = {"l_scaling": lab.check_l_scaling(l_scaling), "loss": head.name}
+    settings |= head.settings(model) | dict(head_options or {})
+    settings_path(path).write_text(json.dumps(settings))
     return path
 
 
@@ -79,13 +99,15 @@ def load_model(reference: str | Path) -> tuple[keras.Model, dict]:
     sidecar = settings_path(path)
     settings = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     settings.setdefault("l_scaling", "unit")
+    settings.setdefault("loss", DEFAULT_LOSS)  # saved before heads existed: the paper's
     return model, settings
 
 
 def predict_ab(
     model: keras.Model, lightness: np.ndarray, l_scaling: str, batch_size: int = 16
 ) -> np.ndarray:
-    """a/b in LAB units (N, H, W, 2) for L in [0, 100] (N, H, W, 1) at the model's input size.
+    """a/b in LAB units (N, H, W, 2) for L in [0, 100] (N, H, W, 1) at the model's input size
+    (any head: the model returns a/b / 128).
 
     Calls the model batch by batch, not `model.predict`: that traces a new function for every
     new model, which a study makes once a trial (and TensorFlow warns about the retracing)."""

@@ -1,10 +1,13 @@
 """Training: compile with an optimizer by name, fit with early stopping, report what happened.
 
-Loss is the MSE on a/b / 128. The paper's "accuracy" is Keras' `accuracy` metric on this output:
-with two output channels Keras resolves it to categorical accuracy, i.e. the share of pixels where
-the larger of the two predicted channels (a or b) is the larger of the true ones. Here it is
-computed against labels taken from the unrounded a/b (`label_accuracy`), so storing a/b as int8
-changes no label. It says little about colour quality; `colorize.metrics` does.
+The loss is the model's head's (`colorize.heads`): by default (`mse`, the paper's) the MSE on
+a/b / 128; `classification` fits bin logits with a class-rebalanced cross-entropy (its weights
+from the training a/b, mixed with uniform ones by `rebalance`). The paper's "accuracy" is Keras'
+`accuracy` metric on the a/b output: with two output channels Keras resolves it to categorical
+accuracy, i.e. the share of pixels where the larger of the two predicted channels (a or b) is the
+larger of the true ones (for a classification model, of its decoded a/b). Here it is computed
+against labels taken from the unrounded a/b (`label_accuracy`), so storing a/b as int8 changes no
+label. It says little about colour quality; `colorize.metrics` does.
 
 The fit feeds compact batches (uint8 L, int8 a/b and label) to a wrapper that scales them on the
 device; XLA compilation is Keras' default choice per backend (on for JAX and for TensorFlow on a
@@ -25,6 +28,21 @@ from colorize import checkpoint, lab
 from colorize.batches import LabBatches, even_batch_size
 from colorize.choices import resolve_optimizer
 from colorize.datasets import LabData
+from colorize.heads import get_head, head_of
+from colorize.heads.classification import DEFAULT_REBALANCE
+from colorize.heads.regression import compact_target_mse, label_accuracy
+
+__all__ = [  # the paper's loss and accuracy live with their head; importable from here as before
+    "TrainResult",
+    "TrainingDiverged",
+    "compact_input_model",
+    "compact_target_mse",
+    "compile_model",
+    "label_accuracy",
+    "make_optimizer",
+    "set_precision",
+    "train",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,23 +64,6 @@ def set_precision(mixed: bool) -> None:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
 
 
-@keras.saving.register_keras_serializable(package="colorize")
-def compact_target_mse(y_true, y_pred):
-    """MSE on a/b / 128, with the target given as int8 [a, b(, label)] (the compact batches)."""
-    target = keras.ops.cast(y_true[..., :2], y_pred.dtype) / lab.AB_SCALE
-    return keras.ops.mean(keras.ops.square(y_pred - target), axis=-1)
-
-
-@keras.saving.register_keras_serializable(package="colorize")
-def label_accuracy(y_true, y_pred):
-    """The paper's accuracy (Keras' categorical accuracy over the a/b outputs: is the larger
-    predicted channel the larger true one?), against the exact label in the target's third
-    channel (1 where the unrounded b > a), not the int8-rounded a/b, whose ties would flip it."""
-    predicted = keras.ops.cast(y_pred[..., 1] > y_pred[..., 0], "float32")
-    truth = keras.ops.cast(y_true[..., 2], "float32")
-    return keras.ops.cast(keras.ops.equal(predicted, truth), "float32")
-
-
 def compact_input_model(model: keras.Model, l_scaling: str = "unit") -> keras.Model:
     """`model` behind a uint8-L input that it scales itself; the two share their weights.
 
@@ -76,13 +77,23 @@ def compact_input_model(model: keras.Model, l_scaling: str = "unit") -> keras.Mo
 
 
 def compile_model(
-    model: keras.Model, optimizer: str = "adamax", learning_rate: float = 1e-3
+    model: keras.Model,
+    optimizer: str = "adamax",
+    learning_rate: float = 1e-3,
+    *,
+    loss=None,
+    metrics=None,
 ) -> None:
-    """Compile a `compact_input_model` for int8 [a, b, label] targets."""
+    """Compile a `compact_input_model` for int8 [a, b, label] targets, with a head's loss and
+    metrics (`colorize.heads`); by default the paper's: MSE and `label_accuracy`."""
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate),
-        loss=compact_target_mse,
-        metrics=[keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")],
+        loss=compact_target_mse if loss is None else loss,
+        metrics=(
+            [keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")]
+            if metrics is None
+            else list(metrics)
+        ),
     )
 
 
@@ -148,10 +159,18 @@ def train(
     checkpoint_tag: str | None = None,
     run_eagerly: bool = False,
     verbose: int = 0,
+    loss: str | None = None,
+    rebalance: float = DEFAULT_REBALANCE,
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
 
-    The fit runs on `compact_input_model(model, l_scaling)`, which shares `model`'s weights.
+    The fit runs on `compact_input_model` of the head's training network (for `mse`, `model`
+    itself; for `classification`, `model` up to its bin logits), which shares `model`'s weights.
+
+    `loss` names the head `model` was built with (`build_model(loss=...)`); None takes it from
+    the model. `rebalance` is the classification head's lambda: the share of the uniform
+    distribution in its class rebalancing weights (1: no rebalancing; 0: full inverse frequency
+    of the training data's a/b bins); the `mse` head ignores it.
 
     With `checkpoint_dir`, a checkpoint is saved at the end of an epoch once `checkpoint_every`
     seconds have passed since the last (0: every epoch) and, when one is there already, the fit
@@ -163,10 +182,20 @@ def train(
 
     Raises:
         TrainingDiverged: the loss became NaN/inf (the fit stops at the end of that epoch).
+        ValueError: `loss` is not the head `model` was built with.
     """
     keras.utils.set_random_seed(seed)
-    fitted = compact_input_model(model, l_scaling)
-    compile_model(fitted, optimizer, learning_rate)
+    head = head_of(model)
+    if loss is not None and get_head(loss) is not head:
+        raise ValueError(f"model {model.name} was built for loss {head.name!r}, not {loss!r}")
+    fitted = compact_input_model(head.training_model(model), l_scaling)
+    compile_model(
+        fitted,
+        optimizer,
+        learning_rate,
+        loss=head.loss(data.train_ab, rebalance=rebalance),
+        metrics=head.metrics(model),
+    )
     fitted.run_eagerly = run_eagerly
     resume = checkpoint.load(checkpoint_dir, checkpoint_tag) if checkpoint_dir else None
     initial_epoch, prior = 0, {}
