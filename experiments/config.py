@@ -73,6 +73,11 @@ class TrainerConfig:
 
 
 @dataclass
+class TrackingConfig:
+    system_metrics: bool = True  # CPU, memory (and GPU) figures on each trial's run
+
+
+@dataclass
 class RunConfig:
     study: str = "optimizers"
     name: Optional[str] = None  # noqa: UP045  the study's stored name; None: the study's own
@@ -87,6 +92,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 @dataclass
@@ -98,7 +104,7 @@ class Profile:
     trial_scale: float = 1.0
 
 
-SECTIONS = ("data", "model", "trainer")
+SECTIONS = ("data", "model", "trainer", "tracking")
 ALLOWED_VALUES = {
     "tuner": TUNERS,
     "data.source": DATA_SOURCES,

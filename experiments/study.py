@@ -72,7 +72,9 @@ def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
     exists, stored, stored_environment = engine.stored_fingerprint()
     fingerprints.check(current, stored, name, engine.location, cfg.profile)
     tracking_uri = cfg.tracking_uri or default_tracking_uri(runs_dir)
-    tracker = Tracker(tracking_uri, name, runs_dir, cfg.tuner)
+    tracker = Tracker(
+        tracking_uri, name, runs_dir, cfg.tuner, system_metrics=cfg.tracking.system_metrics
+    )
     _check_parent_fingerprint(tracker, current, cfg, tracking_uri)
     if exists and stored is None:
         print(f"note: study {name} was made before fingerprints: adopted with these settings")
