@@ -24,6 +24,7 @@ from experiments.config import (
     profile_values,
 )
 from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
+from experiments.telemetry import honour_opt_out
 
 log = logging.getLogger("experiments")
 
@@ -100,6 +101,7 @@ def _raise_interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    honour_opt_out()  # MLflow's telemetry, as the user chose it (also for workers it starts)
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0

@@ -9,7 +9,8 @@ the `tracking_uri=` it was given: a SQLite file, a database URL; an MLflow serve
 address serves its own UI, so its address is printed). `dashboard` runs optuna-dashboard on the
 study's Optuna storage (`sqlite:///<runs_dir>/optuna.db`, or `storage=`, a journal file too).
 Binding to another host exposes the runs to the network: do so (`host=0.0.0.0`) only on a
-trusted network.
+trusted network. `MLFLOW_DISABLE_TELEMETRY=true` or `DO_NOT_TRACK=1` turns MLflow's usage
+telemetry off for the server it starts (`experiments.telemetry`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from experiments.stores import (
     journal_path,
     sqlite_path,
 )
+from experiments.telemetry import honour_opt_out
 
 DEFAULTS = {
     "mlflow": {"runs_dir": "mlruns", "tracking_uri": "", "port": "5000", "host": "127.0.0.1"},
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     page = "/dashboard/" if dashboard else ""
     what = "optuna-dashboard" if dashboard else "MLflow UI"
     print(f"{what} on http://{host}:{port}{page} (Ctrl-C stops it)", flush=True)
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
     return 0  # not reached
 
