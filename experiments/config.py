@@ -244,12 +244,31 @@ def _merge(base, values: dict[str, Any], origin: str):
     return merged
 
 
+REMOTE_SOURCES = ("hf:", "url:")  # data.source=hf:<dataset>[:<split>], url:<url>#sha256=<hex>
+REMOTE_FORMS = ("hf:<dataset>[:<split>]", "url:<http(s)://...archive>#sha256=<hex>")
+
+
+def _check_remote_source(value: str) -> None:
+    from colorize.datasets import DataError
+    from colorize.datasets.remote import check_source
+
+    try:
+        check_source(value)
+    except DataError as error:
+        raise UsageError(str(error)) from None
+
+
 def validate(cfg: RunConfig) -> None:
     """Check values the types alone cannot; raises UsageError naming the key."""
     flat = flat_values(cfg)
     for key, allowed in ALLOWED_VALUES.items():
         value = str(flat[key]).lower() if key == "trainer.optimizer" else flat[key]
+        if key == "data.source" and str(value).startswith(REMOTE_SOURCES):
+            _check_remote_source(value)
+            continue
         if value not in allowed:
+            if key == "data.source":
+                allowed = (*allowed, *REMOTE_FORMS)
             listed = ", ".join(map(str, allowed))
             raise UsageError(f"{key}={flat[key]} is not allowed; allowed: {listed}")
     for key, (low, high) in RANGES.items():
