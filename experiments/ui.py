@@ -96,6 +96,25 @@ def dashboard_command(argv: list[str]) -> list[str]:
     ]  # fmt: skip
 
 
+def runs_links(uri: str, host: str, port: str) -> str:
+    """Where each study's training runs are: MLflow's UI opens an experiment on the view its
+    sidebar switch names (GenAI, the default, or Model training), remembered per browser."""
+    from mlflow.tracking import MlflowClient
+
+    experiments = [
+        e for e in MlflowClient(uri).search_experiments() if e.name != "Default"
+    ]  # fmt: skip
+    lines = [
+        f"  {e.name}: http://{host}:{port}/#/experiments/{e.experiment_id}/runs"
+        for e in experiments
+    ]
+    return "\n".join([
+        *lines,
+        'In the UI, choose "Model training" at the top of the sidebar: experiments then open on '
+        "their training runs (the browser remembers it).",
+    ])  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--help" in args or "-h" in args:
@@ -114,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     page = "/dashboard/" if dashboard else ""
     what = "optuna-dashboard" if dashboard else "MLflow UI"
     print(f"{what} on http://{host}:{port}{page} (Ctrl-C stops it)", flush=True)
+    if not dashboard:
+        print(
+            runs_links(command[command.index("--backend-store-uri") + 1], host, port), flush=True
+        )
     honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
     return 0  # not reached

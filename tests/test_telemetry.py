@@ -21,7 +21,7 @@ from experiments.ui import main as ui_main
     ],
 )
 def test_the_ui_passes_the_users_telemetry_choice_to_its_server(
-    given, off, smoke_optimizers_study, monkeypatch
+    given, off, smoke_optimizers_study, monkeypatch, capsys
 ):
     from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY
 
@@ -35,6 +35,7 @@ def test_the_ui_passes_the_users_telemetry_choice_to_its_server(
     monkeypatch.setattr(os, "execv", lambda path, args: started.update(env=dict(os.environ)))
     assert ui_main([f"runs_dir={runs_dir}"]) == 0
     assert started, "the server was not started"
+    assert "  optimizers: http://127.0.0.1:5000/#/experiments/" in capsys.readouterr().out
     assert MLFLOW_DISABLE_TELEMETRY.get() is off  # as MLflow reads it
     if not off:
         assert "MLFLOW_DISABLE_TELEMETRY" not in started["env"]
