@@ -213,7 +213,10 @@ def main() -> None:
         current = fingerprints.make_fingerprint(cfg, spec, profile.epoch_scale, dataset.key)
         engine = make_engine(cfg, spec, name, runs_dir)
         engine.open(current, fingerprints.environment())
-        tracker = Tracker(default_tracking_uri(runs_dir), name, runs_dir, cfg.engine)
+        tracker = Tracker(
+            default_tracking_uri(runs_dir), name, runs_dir, cfg.engine,
+            system_metrics=cfg.tracking.system_metrics,
+        )  # fmt: skip
         tracker.start_study_run(engine.location, spec.name, current.hash)
         engine.recover(tracker)
         once["tracker + study creation"] = time.perf_counter() - started

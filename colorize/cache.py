@@ -155,6 +155,10 @@ def dataset_key(spec: DatasetSpec, refs: list[PhotoRef] | None = None) -> tuple[
             [ref.name, ref.scene, ref.digest or f"unreadable: {ref.problem}"] for ref in refs
         ],
     }
+    if spec.kind == "hf":  # a new revision of a Hub dataset is another dataset
+        from colorize.datasets.remote import hf_photos
+
+        material["revision"] = hf_photos(spec.source).revision
     blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), material
 
@@ -245,7 +249,7 @@ def _remove(path: Path) -> None:
 
 def _entry_name(spec: DatasetSpec, key: str) -> str:
     """The entry's folder name: content only (a moved or renamed photo folder keeps it)."""
-    return f"{spec.source}-{spec.image_size}-{key[:16]}"
+    return f"{spec.kind}-{spec.image_size}-{key[:16]}"
 
 
 @dataclass

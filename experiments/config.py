@@ -120,12 +120,19 @@ class TrainerConfig:
         "same epochs",
         feeds={"train": "checkpoint_every"},
     )
-    run_eagerly: bool = (
-        setting(  # no graph: tiny smoke runs start sooner; far slower at real sizes
-            False,
-            plumbing="the same computation run op by op instead of compiled",
-            feeds={"train": "run_eagerly"},
-        )
+    # no graph: tiny smoke runs start sooner; far slower at real sizes
+    run_eagerly: bool = setting(
+        False,
+        plumbing="the same computation run op by op instead of compiled",
+        feeds={"train": "run_eagerly"},
+    )
+
+
+@dataclass
+class TrackingConfig:
+    # CPU, memory (and GPU) figures on each trial's run
+    system_metrics: bool = setting(
+        True, plumbing="what is recorded beside a trial, not what it computes"
     )
 
 
@@ -164,6 +171,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 @dataclass
@@ -175,7 +183,7 @@ class Profile:
     trial_scale: float = 1.0
 
 
-SECTIONS = ("data", "model", "trainer")
+SECTIONS = ("data", "model", "trainer", "tracking")
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -306,12 +314,31 @@ def _merge(base, values: dict[str, Any], origin: str):
     return merged
 
 
+REMOTE_SOURCES = ("hf:", "url:")  # data.source=hf:<dataset>[:<split>], url:<url>#sha256=<hex>
+REMOTE_FORMS = ("hf:<dataset>[:<split>]", "url:<http(s)://...archive>#sha256=<hex>")
+
+
+def _check_remote_source(value: str) -> None:
+    from colorize.datasets import DataError
+    from colorize.datasets.remote import check_source
+
+    try:
+        check_source(value)
+    except DataError as error:
+        raise UsageError(str(error)) from None
+
+
 def validate(cfg: RunConfig) -> None:
     """Check values the types alone cannot; raises UsageError naming the key."""
     flat = flat_values(cfg)
     for key, allowed in ALLOWED_VALUES.items():
         value = str(flat[key]).lower() if key == "trainer.optimizer" else flat[key]
+        if key == "data.source" and str(value).startswith(REMOTE_SOURCES):
+            _check_remote_source(value)
+            continue
         if value not in allowed:
+            if key == "data.source":
+                allowed = (*allowed, *REMOTE_FORMS)
             listed = ", ".join(map(str, allowed))
             raise UsageError(f"{key}={flat[key]} is not allowed; allowed: {listed}")
     for key, (low, high) in RANGES.items():

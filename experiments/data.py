@@ -35,15 +35,11 @@ class StudyData:
     def record(self, data) -> dict:
         """What the MLflow dataset input of each run says of this dataset."""
         spec = self.spec
-        location = {"path": spec.name} if spec.source == "folder" else {"source": spec.source}
-        if spec.source == "landscapes":
-            from colorize.datasets.landscapes import packages
-
-            location["debian_packages"] = packages()
+        name, source, location = self._origin()
         scenes = {row.get("scene", row["file"]) for row in data.manifest}
         return {
-            "name": Path(spec.name).name if spec.source == "folder" else spec.source,
-            "source": "local" if spec.source == "folder" else spec.source,
+            "name": name,
+            "source": source,
             "location": location,
             "key": self.key,
             "counts": {
@@ -57,6 +53,40 @@ class StudyData:
                 "skipped_unreadable": len(data.skipped.get("unreadable", [])),
             },
         }
+
+    def _origin(self) -> tuple[str, str, dict]:
+        """The dataset's name, MLflow source type and source: a Hugging Face dataset as MLflow's
+        `HuggingFaceDatasetSource` (path, split, revision), an archive as its `http` source."""
+        spec = self.spec
+        if spec.kind == "hf":
+            from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+
+            from colorize.datasets.remote import hf_photos, parse_hf
+
+            photos = hf_photos(spec.source)
+            hf_source = HuggingFaceDatasetSource(
+                path=photos.name, split=photos.split, revision=photos.revision
+            )
+            location = hf_source.to_dict() | {
+                "fingerprint": photos.fingerprint,
+                "image_column": photos.column,
+            }
+            name = Path(photos.name).name if parse_hf(spec.source).local else photos.name
+            return f"{name}:{photos.split}", hf_source._get_source_type(), location
+        if spec.kind == "url":
+            from colorize.datasets.remote import parse_url
+
+            archive = parse_url(spec.source)
+            name = Path(archive.url.split("?")[0]).name or archive.url
+            return name, "http", {"url": archive.url, "sha256": archive.sha256}
+        if spec.source == "folder":
+            return Path(spec.name).name, "local", {"path": spec.name}
+        location = {"source": spec.source}
+        if spec.source == "landscapes":
+            from colorize.datasets.landscapes import packages
+
+            location["debian_packages"] = packages()
+        return spec.source, spec.source, location
 
     def load(self):
         """The dataset, converted to LAB once and memory-mapped from `<runs_dir>/cache`."""

@@ -18,12 +18,14 @@ from experiments import config as config_module
 from experiments.config import (
     ALLOWED_VALUES,
     DEFAULT_PROFILE,
+    REMOTE_FORMS,
     available_profiles,
     available_studies,
     compose,
     profile_values,
 )
 from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
+from experiments.telemetry import honour_opt_out
 
 log = logging.getLogger("experiments")
 
@@ -45,6 +47,8 @@ def key_lines() -> list[str]:
             if name != DEFAULT_PROFILE and values[key] != value and key != "profile"
         ]
         allowed = ALLOWED_VALUES.get(key)
+        if key == "data.source":
+            allowed = (*allowed, *REMOTE_FORMS)
         extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
         extra += f" (profile {', '.join(others)})" if others else ""
         lines.append(f"  {key}={_shown(value)}{extra}")
@@ -101,6 +105,7 @@ def _raise_interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    honour_opt_out()  # MLflow's telemetry, as the user chose it (also for workers it starts)
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0

@@ -53,7 +53,9 @@ def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
     fingerprints.check(current, stored, name, engine.location, cfg.profile)
     current = current.adopting(stored)
     tracking_uri = cfg.tracking_uri or default_tracking_uri(runs_dir)
-    tracker = Tracker(tracking_uri, name, runs_dir, cfg.engine)
+    tracker = Tracker(
+        tracking_uri, name, runs_dir, cfg.engine, system_metrics=cfg.tracking.system_metrics
+    )
     # e.g. a new Optuna storage beside an MLflow store of other settings
     recorded = tracker.stored_fingerprint(unless=current.hash)
     fingerprints.check(current, recorded, name, tracking_uri, cfg.profile)

@@ -5,6 +5,11 @@ All calls go through `MlflowClient` with explicit run ids, so nothing depends on
 "active run", and a run's status always follows its trial (FINISHED, KILLED for pruned or
 interrupted, FAILED with the reason). The trial engines are the truth: where a killed worker left
 a run that disagrees with its trial, `settle_trial_run` makes it agree.
+
+Each experiment is tagged as model training (`mlflow.experimentKind`), so the MLflow UI opens it on
+its training runs rather than its GenAI view. With `system_metrics`, each trial's run gets MLflow's
+system metrics (`system/cpu_utilization_percentage`, memory, disk, network and, where an NVIDIA GPU
+is present, its utilisation and memory), sampled while the trial runs and once more as it ends.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from mlflow.tracking import MlflowClient
 from experiments import records as r
 from experiments.errors import UsageError
 from experiments.store_urls import check_sqlite
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the UI opens on "Training runs"
+SYSTEM_METRICS_PREFIX = "system/"
 
 
 def _first_line(error: Exception) -> str:
@@ -41,8 +50,17 @@ def trial_run_name(number: int, params: dict[str, Any]) -> str:
 class Tracker:
     """The MLflow side of one study (one stored name, one engine)."""
 
-    def __init__(self, tracking_uri: str, study: str, runs_dir: str | Path, engine: str):
+    def __init__(
+        self,
+        tracking_uri: str,
+        study: str,
+        runs_dir: str | Path,
+        engine: str,
+        system_metrics: bool = False,
+    ):
         self.tracking_uri, self.study, self.engine = tracking_uri, study, engine
+        self.system_metrics = system_metrics
+        self._monitors: dict[str, TrialSystemMetrics] = {}
         self.runs_dir = Path(runs_dir)
         check_sqlite(tracking_uri, "MLflow store")
         mlflow.set_tracking_uri(tracking_uri)
@@ -70,11 +88,19 @@ class Tracker:
         try:
             found = self.client.get_experiment_by_name(self.study)
             if found is not None:
+                if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the tag
+                    self.client.set_experiment_tag(
+                        found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                    )
                 return found.experiment_id
             location = None
             if self.tracking_uri.startswith("sqlite:"):
                 location = (self.runs_dir.resolve() / "artifacts").as_uri()
-            return self.client.create_experiment(self.study, artifact_location=location)
+            return self.client.create_experiment(
+                self.study,
+                artifact_location=location,
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            )
         except Exception as error:  # a damaged store or a server error surface as several types
             raise UsageError(
                 f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
@@ -216,6 +242,9 @@ class Tracker:
         values = params | {f"space.{k}": v for k, v in labels.items()}
         self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in values.items()])
         self.client.log_text(run_id, config_yaml, r.CONFIG_ARTIFACT)
+        if self.system_metrics:
+            self._monitors[run_id] = TrialSystemMetrics(run_id, self.tracking_uri)
+            self._monitors[run_id].start()
         return run_id
 
     def trial_run_id(self, number: int, engine: str) -> str | None:
@@ -260,6 +289,9 @@ class Tracker:
     ) -> None:
         """End a trial's run: state is COMPLETE, PRUNED or FAIL (Optuna's words); the run's
         status follows (FINISHED, KILLED, FAILED) unless given."""
+        monitor = self._monitors.pop(run_id, None)
+        if monitor is not None:
+            monitor.finish()
         tags = {r.TRIAL_STATE_TAG: state}
         if reason:
             tags[r.FAIL_REASON_TAG] = reason[:5000]
@@ -299,3 +331,86 @@ class Tracker:
         for run_id in runs:
             self.end_trial_run(run_id, "FAIL", reason)
         return len(runs)
+
+
+def _system_metrics_monitor():
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    return SystemMetricsMonitor
+
+
+class TrialSystemMetrics:
+    """MLflow's system metrics of one trial's run, sampled on a thread while the trial runs.
+
+    A trial may last two seconds (smoke) or hours, so samples come early and then spread out:
+    after 1 s, then at doubling intervals up to `max_interval` seconds (10, MLflow's default;
+    `MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` sets it). `finish` logs a last sample, so every
+    trial's run holds at least one. Failures are logged, never raised: figures are not results.
+    """
+
+    def __init__(self, run_id: str, tracking_uri: str, max_interval: float = 10.0):
+        import logging
+        import threading
+
+        # MLflow says at INFO, on every trial, that a machine without a GPU has no GPU figures
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        self.run_id = run_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        try:
+            self._monitor = _system_metrics_monitor()(
+                run_id, max_interval, tracking_uri=tracking_uri
+            )
+        except Exception as error:  # e.g. psutil missing: the trial runs on without figures
+            import logging
+
+            logging.getLogger(__name__).warning("no system metrics: %s", _first_line(error))
+            self._monitor = None
+            return
+        self.max_interval = float(self._monitor.sampling_interval)
+        self._monitor.collect_metrics()  # psutil's CPU figure counts from its previous call:
+        for part in self._monitor.monitors:  # this first one is discarded
+            part.clear_metrics()
+
+    def start(self) -> None:
+        import threading
+
+        if self._monitor is None:
+            return
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="TrialSystemMetrics")
+        self._thread.start()
+
+    def _sample(self) -> None:
+        with self._lock:
+            monitor = self._monitor
+            monitor.collect_metrics()
+            monitor.publish_metrics(monitor.aggregate_metrics())
+
+    def _loop(self) -> None:
+        wait = min(1.0, self.max_interval)
+        while not self._stop.wait(wait):
+            try:
+                self._sample()
+            except Exception as error:
+                import logging
+
+                logging.getLogger(__name__).warning("system metrics: %s", _first_line(error))
+                return
+            wait = min(wait * 2, self.max_interval)
+
+    def finish(self) -> None:
+        """Stop sampling, log a last sample and flush what is buffered."""
+        if self._monitor is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self._sample()
+            self._monitor.mlflow_logger.flush()
+        except Exception as error:
+            import logging
+
+            logging.getLogger(__name__).warning("system metrics: %s", _first_line(error))
+        self._monitor = None

@@ -9,7 +9,8 @@ the `tracking_uri=` it was given: a SQLite file, a database URL; an MLflow serve
 address serves its own UI, so its address is printed). `dashboard` runs optuna-dashboard on the
 study's Optuna storage (`sqlite:///<runs_dir>/optuna.db`, or `storage=`, a journal file too).
 Binding to another host exposes the runs to the network: do so (`host=0.0.0.0`) only on a
-trusted network.
+trusted network. `MLFLOW_DISABLE_TELEMETRY=true` or `DO_NOT_TRACK=1` turns MLflow's usage
+telemetry off for the server it starts (`experiments.telemetry`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from experiments.store_urls import (
     journal_path,
     sqlite_path,
 )
+from experiments.telemetry import honour_opt_out
 
 DEFAULTS = {
     "mlflow": {"runs_dir": "mlruns", "tracking_uri": "", "port": "5000", "host": "127.0.0.1"},
@@ -94,6 +96,25 @@ def dashboard_command(argv: list[str]) -> list[str]:
     ]  # fmt: skip
 
 
+def runs_links(uri: str, host: str, port: str) -> str:
+    """Where each study's training runs are: MLflow's UI opens an experiment on the view its
+    sidebar switch names (GenAI, the default, or Model training), remembered per browser."""
+    from mlflow.tracking import MlflowClient
+
+    experiments = [
+        e for e in MlflowClient(uri).search_experiments() if e.name != "Default"
+    ]  # fmt: skip
+    lines = [
+        f"  {e.name}: http://{host}:{port}/#/experiments/{e.experiment_id}/runs"
+        for e in experiments
+    ]
+    return "\n".join([
+        *lines,
+        'In the UI, choose "Model training" at the top of the sidebar: experiments then open on '
+        "their training runs (the browser remembers it).",
+    ])  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--help" in args or "-h" in args:
@@ -112,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     page = "/dashboard/" if dashboard else ""
     what = "optuna-dashboard" if dashboard else "MLflow UI"
     print(f"{what} on http://{host}:{port}{page} (Ctrl-C stops it)", flush=True)
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if not dashboard:
+        print(
+            runs_links(command[command.index("--backend-store-uri") + 1], host, port), flush=True
+        )
+    honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
     return 0  # not reached
 

@@ -1,7 +1,7 @@
 """The MLflow UI and optuna-dashboard over the stores of a smoke study, in headless Chromium.
 
 Starts the real servers (`python -m experiments.ui`, `... ui dashboard`) on free loopback ports,
-checks what a user looks for (the trial runs with their optimizer, the report and the dataset on
+checks what a user looks for (from the home page, the study's experiment opening on its trial runs with their optimizer, the report and the dataset on
 the study's run, the study and its trials in the dashboard), saves screenshots under
 `test-artifacts/`, and stops each server with its children.
 """
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.servers import free_port, running
 from tests.studies_helpers import load_trials, mlflow_runs
@@ -62,14 +63,20 @@ def test_study_experiment_lists_its_runs_with_their_optimizer(ui):
     trials = runs[runs["tags.colorize.role"] == "trial"]
     experiment_id = runs["experiment_id"].iloc[0]
     ARTIFACTS.mkdir(exist_ok=True)
+    kind = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}").get_experiment(experiment_id).tags
+    assert kind["mlflow.experimentKind"] == "custom_model_development"
     with sync_playwright() as playwright:
         browser, page = browser_page(playwright)
-        page.goto(f"{url}/#/experiments/{experiment_id}/runs")
+        page.goto(f"{url}/")  # as a person starts: the home page, then the study's experiment
+        page.get_by_text("Model training", exact=True).click(timeout=60_000)  # sidebar switch
+        page.get_by_role("link", name="optimizers", exact=True).first.click(timeout=60_000)
         page.get_by_text("optimizers (optuna)").wait_for(timeout=60_000)
+        assert f"/experiments/{experiment_id}/runs" in page.url
         # Trials are nested under the study's run: expand it.
         page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
         for name in trials["tags.mlflow.runName"]:
             page.get_by_text(name, exact=True).wait_for(timeout=30_000)
+        assert page.get_by_text("embedded").count() >= len(runs)  # each run with its dataset
         page.screenshot(path=str(ARTIFACTS / "mlflow-ui-experiment.png"))
         for _, trial in trials.iterrows():
             page.goto(f"{url}/#/experiments/{experiment_id}/runs/{trial['run_id']}")
@@ -130,6 +137,8 @@ def test_optuna_dashboard_shows_the_study_and_its_trials(smoke_optimizers_study)
         page.goto(f"{url}/dashboard/")
         page.get_by_text("optimizers").first.click(timeout=60_000)  # the study, listed
         page.wait_for_url("**/dashboard/studies/*", timeout=60_000)
+        page.get_by_text("val_loss").first.wait_for(timeout=30_000)  # the objective, named
+        assert page.get_by_text("Objective 0").count() == 0
         page.goto(page.url.rstrip("/") + "/trials")  # its trials, one by one
         for trial in trials:
             page.get_by_text(f"Trial {trial.number}", exact=False).first.wait_for(timeout=30_000)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from experiments.tracking import EXPERIMENT_KIND_TAG
 from tests.studies_helpers import (
     colorize_photo_with_registered_model,
     load_trials,
@@ -12,6 +14,10 @@ from tests.studies_helpers import (
     native_log_lines,
     run_cli,
 )
+
+
+def load_study(runs_dir, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{runs_dir / 'optuna.db'}")
 
 
 @pytest.fixture
@@ -69,13 +75,39 @@ def test_parent_run_records_config_versions_and_manifest(optimizers_study):
     assert {"config.yaml", "dataset_manifest.json", "study.yaml"} <= names
 
 
+def test_study_opens_on_training_runs_with_system_metrics_and_named_objective(optimizers_study):
+    runs_dir, _ = optimizers_study
+    client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("optimizers")
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+    runs = mlflow_runs(runs_dir, "optimizers")
+    children = runs[runs["tags.colorize.role"] == "trial"]
+    for run_id in children["run_id"]:  # smoke trials last seconds: each still has samples
+        metrics = client.get_run(run_id).data.metrics
+        for key in ("cpu_utilization_percentage", "system_memory_usage_megabytes"):
+            assert f"system/{key}" in metrics, (run_id, sorted(metrics))
+        assert client.get_metric_history(run_id, "system/system_memory_usage_megabytes")
+        assert metrics["system/system_memory_usage_megabytes"] > 0
+    assert load_study(runs_dir, "optimizers").metric_names == ["val_loss"]
+
+
 def test_rerun_adds_no_trial_and_no_run(optimizers_study):
     runs_dir, _ = optimizers_study
     before = len(mlflow_runs(runs_dir, "optimizers"))
+    # as a study stored before experiments had a kind and objectives a name
+    client = MlflowClient(f"sqlite:///{runs_dir / 'mlflow.db'}")
+    experiment_id = client.get_experiment_by_name("optimizers").experiment_id
+    client.delete_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG)
+    study = load_study(runs_dir, "optimizers")
+    study._storage.set_study_system_attr(study._study_id, "study:metric_names", None)
+    assert study.metric_names is None
     again = run_cli("study=optimizers", "profile=smoke", f"runs_dir={runs_dir}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(load_trials(runs_dir, "optimizers")) == 3
     assert len(mlflow_runs(runs_dir, "optimizers")) == before
+    kind = client.get_experiment(experiment_id).tags.get(EXPERIMENT_KIND_TAG)
+    assert kind == "custom_model_development"
+    assert load_study(runs_dir, "optimizers").metric_names == ["val_loss"]
 
 
 def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embedded_photos):

@@ -1,5 +1,5 @@
-"""Datasets of photos in LAB: a folder of colour photos, the embedded default set, or the
-landscape wallpapers, each cut into seeded crops and held compactly (L as uint8, a/b as int8, and
+"""Datasets of photos in LAB: a folder of colour photos, the embedded default set, the
+landscape wallpapers, a Hugging Face dataset (`hf:...`) or an archive at a URL (`url:...`), each cut into seeded crops and held compactly (L as uint8, a/b as int8, and
 the exact accuracy label as uint8) with a manifest of every source photo (name, SHA-256, scene,
 split), so a run records exactly what it trained and validated on.
 
@@ -41,7 +41,7 @@ __all__ = [
     "read_photos",
     "source_photos",
 ]
-SOURCES = ("embedded", "landscapes", "folder")
+SOURCES = ("embedded", "landscapes", "folder")  # and hf:... and url:... (`remote`)
 
 
 @dataclass
@@ -93,9 +93,10 @@ class DatasetSpec:
     """Which photos and how they become crops.
 
     Attributes:
-        source: "embedded", "landscapes" or "folder" (then `folder` is read).
-        val_photos: whole scenes held out for validation (embedded, landscapes); a folder holds
-            out `val_fraction` of its photos instead.
+        source: "embedded", "landscapes", "folder" (then `folder` is read),
+            "hf:<dataset>[:<split>]" or "url:<archive URL>#sha256=<hex>".
+        val_photos: whole scenes held out for validation (embedded, landscapes); a folder, a
+            Hugging Face dataset and an archive hold out `val_fraction` of their photos instead.
     """
 
     source: str = "embedded"
@@ -107,8 +108,23 @@ class DatasetSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if self.source not in SOURCES:
-            raise DataError(f"unknown data source {self.source!r}; allowed: {', '.join(SOURCES)}")
+        from colorize.datasets import remote
+
+        if remote.is_remote(self.source):
+            remote.check_source(self.source)
+        elif self.source not in SOURCES:
+            allowed = ", ".join((*SOURCES, "hf:<dataset>[:<split>]", "url:<url>#sha256=<hex>"))
+            raise DataError(f"unknown data source {self.source!r}; allowed: {allowed}")
+
+    @property
+    def kind(self) -> str:
+        """embedded, landscapes, folder, hf or url."""
+        return self.source.partition(":")[0]
+
+    @property
+    def like_folder(self) -> bool:
+        """Photos of no fixed split: `val_fraction` of them are held out."""
+        return self.kind in ("folder", "hf", "url")
 
     @property
     def name(self) -> str:
@@ -120,13 +136,17 @@ class DatasetSpec:
             image_size=self.image_size,
             crops_per_photo=self.crops_per_photo,
             seed=self.seed,
-            val_photos=None if self.source == "folder" else self.val_photos,
+            val_photos=None if self.like_folder else self.val_photos,
             val_fraction=self.val_fraction,
         )
 
     @property
     def what(self) -> str:
         """The source as messages name it."""
+        if self.kind == "hf":
+            return f"Hugging Face dataset {self.source.removeprefix('hf:')}"
+        if self.kind == "url":
+            return f"the archive {self.source.removeprefix('url:').partition('#')[0]}"
         return (
             f"training folder {self.name}" if self.source == "folder" else f"the {self.name} set"
         )
@@ -136,8 +156,9 @@ def source_photos(spec: DatasetSpec) -> list[PhotoRef]:
     """The photos the dataset is made of (not decoded), checked against the split settings.
 
     Raises:
-        DataError: a missing or empty folder, missing landscape packages, or a split that
-            leaves no training (or validation) photo.
+        DataError: a missing or empty folder, missing landscape packages, a Hugging Face
+            dataset or archive that cannot be had, or a split that leaves no training (or
+            validation) photo.
     """
     if spec.source == "folder":
         folder = check_folder(spec.folder, "training")
@@ -145,6 +166,14 @@ def source_photos(spec: DatasetSpec) -> list[PhotoRef]:
         if not refs:
             allowed = ", ".join(images.IMAGE_EXTENSIONS)
             raise DataError(f"training folder {folder} holds no image files ({allowed})")
+    elif spec.kind == "hf":
+        from colorize.datasets.remote import hf_photos
+
+        refs = hf_photos(spec.source).refs
+    elif spec.kind == "url":
+        from colorize.datasets.remote import url_photos
+
+        refs = url_photos(spec.source)[1]
     elif spec.source == "landscapes":
         from colorize.datasets.landscapes import landscape_photos
 

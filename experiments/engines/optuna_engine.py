@@ -76,6 +76,13 @@ class RetryOnce:
             self.inner(study, trial)
 
 
+def name_objectives(study: optuna.Study, metrics: list[str]) -> None:
+    """Name the study's objectives as optuna-dashboard shows them ("val_loss", not "Objective
+    0"), one name per objective; a stored study without names gets them when it resumes."""
+    if study.metric_names != metrics:
+        study.set_metric_names(metrics)
+
+
 class OptunaEngine(Engine):
     name = "optuna"
 
@@ -119,6 +126,7 @@ class OptunaEngine(Engine):
             pruner=self.pruner,
             direction=spec.direction,
         )
+        name_objectives(study, [spec.metric])
         study.set_user_attr(records.FINGERPRINT_ATTR, fingerprint.values)
         study.set_user_attr(records.ENVIRONMENT_ATTR, environment)
         # Each start of a study (and each extra local worker) samples with its own seed.
