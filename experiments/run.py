@@ -10,8 +10,10 @@ Rerunning the same command resumes the study: finished trials are kept and the t
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import traceback
 
 from colorize.backend import BackendUnavailable
 from experiments import config as config_module
@@ -23,9 +25,17 @@ from experiments.config import (
     compose,
     profile_values,
 )
-from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
+from experiments.errors import (
+    INTERRUPTED_EXIT,
+    STOPPED_EXIT,
+    USAGE_EXIT,
+    StudyStopped,
+    UsageError,
+    first_line,
+)
 
 log = logging.getLogger("experiments")
+TRACEBACK_ENV = "COLORIZE_TRACEBACK"  # =1: a stopped study prints its traceback too
 
 
 def _shown(value) -> str:
@@ -152,6 +162,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return INTERRUPTED_EXIT
+    except Exception as error:  # a fault the study cannot go on through: one line, exit 1
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            traceback.print_exc()
+        reason = str(error) if isinstance(error, StudyStopped) else first_line(error)
+        print(
+            f"error: the study stopped: {reason}; its runs were closed: once that is fixed, "
+            "rerun the same command to retry and finish the study",
+            file=sys.stderr,
+        )
+        return STOPPED_EXIT
 
 
 if __name__ == "__main__":

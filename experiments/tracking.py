@@ -80,6 +80,19 @@ class Tracker:
                 f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
             ) from None
 
+    def unreachable(self) -> str:
+        """Why the MLflow store cannot be used now ("" where it can): read back this study's
+        experiment, as every trial must."""
+        try:
+            self._check_reachable()  # a server: asked once, not through MLflow's retries
+            if not self.tracking_uri.startswith(("http://", "https://")):
+                self.client.get_experiment(self.experiment_id)
+        except UsageError as error:
+            return str(error)
+        except Exception as error:
+            return f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
+        return ""
+
     # --- the study's parent run -------------------------------------------------------------
     def find_study_run(self):
         """This study's parent run of this engine, or None."""
