@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # a store error's traceback: the trial it failed, or the study it stopped, says it in a line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     logging.getLogger("tensorflow").addFilter(expected_retracing)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
