@@ -33,6 +33,7 @@ from experiments.errors import (
     UsageError,
     first_line,
 )
+from experiments.redact import mask_console, remember
 
 log = logging.getLogger("experiments")
 TRACEBACK_ENV = "COLORIZE_TRACEBACK"  # =1: a stopped study prints its traceback too
@@ -110,10 +111,15 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    from experiments.workers import secret_args
+
+    args = list(sys.argv[1:] if argv is None else argv) + secret_args()
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0
+    mask_console()  # a store URL's password never reaches the console
+    for arg in args:
+        remember(arg.partition("=")[2])
     show_config = "--cfg" in args
     args = [a for a in args if a != "--cfg"]
     try:

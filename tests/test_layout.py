@@ -33,6 +33,7 @@ LAYERS = [
         "experiments.workers",
         "experiments.ranking",
         "experiments.errors",
+        "experiments.redact",
     ],
     ["colorize"],
 ]
