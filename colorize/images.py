@@ -17,8 +17,11 @@ from PIL import Image, ImageOps
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_SIDE = 4096  # longer side kept when reading; larger photos are downscaled on decode
 
-# A 12000x9000 photo is a legitimate input: it is decoded downscaled, so lift Pillow's bomb guard
-# to 4x its default and keep the guard against absurd sizes.
+# Photos over this many pixels, as they would be decoded, are refused before decoding. A JPEG is
+# decoded at a reduced scale (a 12000x9000 photo as 3000x2250), so only what is really decoded
+# counts; a 20000x20000 PNG, which would be decoded whole (1.2 GB), is refused.
+MAX_PIXELS = 100_000_000
+# Pillow's own guard refuses at opening, before any scale is known: lifted above ours.
 Image.MAX_IMAGE_PIXELS = 4 * 89_478_485
 
 
@@ -61,19 +64,29 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def read_rgb(path: Path | BinaryIO, max_side: int = MAX_SIDE, name: str = "") -> np.ndarray:
+def read_rgb(
+    path: Path | BinaryIO, max_side: int = MAX_SIDE, name: str = "", max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3), EXIF-rotated, longer side at most `max_side`.
 
     `path` may also be an open binary file (`name` then names it in errors).
 
     Raises:
-        UnreadableImage: the file is not a decodable image (corrupt, truncated, not an image).
+        UnreadableImage: the file is not a decodable image (corrupt, truncated, not an image),
+            or would decode to more than `max_pixels` pixels (said before decoding it).
     """
     try:
         with warnings.catch_warnings():
+            # Pillow's own guard warns from 89 MP: ours, below, decides on what is decoded
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise UnreadableImage(
+                        f"{name or path}: {width}x{height} is {width * height / 1e6:.0f} "
+                        f"megapixels, over the limit of {max_pixels / 1e6:.0f}: not decoded"
+                    )
                 image.load()
                 if max(image.size) > max_side:
                     # reducing_gap: shrink by an integer factor first, so no large float buffer

@@ -12,12 +12,17 @@ from experiments import records as r
 from experiments.config import RunConfig
 from experiments.errors import UsageError
 from experiments.ranking import rank
+from experiments.redact import masked_url
 
 
 def ui_command(cfg: RunConfig) -> str:
     """The command that opens the UI on this study's MLflow store."""
     if cfg.tracking_uri:
-        return f"python -m experiments.ui tracking_uri={cfg.tracking_uri}"
+        shown = masked_url(cfg.tracking_uri)
+        command = f"python -m experiments.ui tracking_uri={shown}"
+        if shown != cfg.tracking_uri:  # PostgreSQL takes the password from PGPASSWORD
+            command = f"PGPASSWORD=... {command}"
+        return command
     return f"python -m experiments.ui runs_dir={cfg.runs_dir}"
 
 

@@ -63,6 +63,7 @@ CURVE_ARTIFACT = "learning_curve.png"
 RUN_ID_ATTR = "mlflow_run_id"
 FAIL_REASON_ATTR = "fail_reason"
 INTERRUPTED_ATTR = "interrupted"
+RETRY_ATTR = "retry"  # failed by an unexpected error (not by its values): the next run retries it
 SURPLUS_ATTR = "surplus"  # a grid trial asked for after the grid was done: not counted
 DUPLICATE_ATTR = "duplicate"  # a sampled repeat of a finished parameter set: not run, not counted
 FINGERPRINT_ATTR = "fingerprint"  # study attribute: the fingerprint's values

@@ -10,8 +10,10 @@ Rerunning the same command resumes the study: finished trials are kept and the t
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import traceback
 
 from colorize.backend import BackendUnavailable
 from experiments import config as config_module
@@ -24,10 +26,19 @@ from experiments.config import (
     compose,
     profile_values,
 )
-from experiments.errors import INTERRUPTED_EXIT, USAGE_EXIT, UsageError
+from experiments.errors import (
+    INTERRUPTED_EXIT,
+    STOPPED_EXIT,
+    USAGE_EXIT,
+    StudyStopped,
+    UsageError,
+    first_line,
+)
+from experiments.redact import mask_console, remember
 from experiments.telemetry import honour_opt_out
 
 log = logging.getLogger("experiments")
+TRACEBACK_ENV = "COLORIZE_TRACEBACK"  # =1: a stopped study prints its traceback too
 
 
 def _shown(value) -> str:
@@ -104,11 +115,16 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    from experiments.workers import secret_args
+
+    args = list(sys.argv[1:] if argv is None else argv) + secret_args()
     honour_opt_out()  # MLflow's telemetry, as the user chose it (also for workers it starts)
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0
+    mask_console()  # a store URL's password never reaches the console
+    for arg in args:
+        remember(arg.partition("=")[2])
     show_config = "--cfg" in args
     args = [a for a in args if a != "--cfg"]
     try:
@@ -142,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # a store error's traceback: the trial it failed, or the study it stopped, says it in a line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     logging.getLogger("tensorflow").addFilter(expected_retracing)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -157,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return INTERRUPTED_EXIT
+    except Exception as error:  # a fault the study cannot go on through: one line, exit 1
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            traceback.print_exc()
+        reason = str(error) if isinstance(error, StudyStopped) else first_line(error)
+        print(
+            f"error: the study stopped: {reason}; its runs were closed: once that is fixed, "
+            "rerun the same command to retry and finish the study",
+            file=sys.stderr,
+        )
+        return STOPPED_EXIT
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ workers that cannot be judged from here, it says which and where and exits with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -74,10 +75,23 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     runs_dir.mkdir(parents=True, exist_ok=True)
     name, dataset, current, environment, engine, tracker = _prepare(cfg, spec, profile, runs_dir)
     data, skipped = _load(dataset)
-    from experiments.trial_runner import TrialRunner
-
     engine.open(current, environment)
     tracker.start_study_run(engine.location, spec.name, current.hash)
+    try:
+        return _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, data,
+                           skipped, current, environment, engine, tracker)  # fmt: skip
+    except Exception:  # the command stops (exit 1): never leave the study's run RUNNING
+        if not secondary:
+            with contextlib.suppress(Exception):
+                if tracker.client.get_run(tracker.parent_run_id).info.status == "RUNNING":
+                    tracker.end_study_run("FAILED")
+        raise
+
+
+def _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, data, skipped,
+                current, environment, engine, tracker) -> int:  # fmt: skip
+    from experiments.trial_runner import TrialRunner
+
     tracker.log_dataset(tracker.parent_run_id, dataset.record(data))
     engine.recover(tracker)
     total = spec.total_trials(profile, cfg.n_trials)
@@ -131,8 +145,9 @@ def _load(dataset) -> tuple:
 
 def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
     """The engine's trials under a progress bar (other workers' trials count too), keeping only
-    the best model file; stops the extra `workers` at the end. Interrupted, the study's run
-    (`tracker`, None in an extra worker) is closed as KILLED."""
+    the best model file; stops the extra `workers` at the end, or at once where the study
+    stops. Interrupted, the study's run (`tracker`, None in an extra worker) is closed as
+    KILLED."""
     models_dir = runner.models_dir
     bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
 
@@ -152,6 +167,10 @@ def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
         stop_workers(workers, interrupted=True)
         if tracker is not None:
             tracker.end_study_run("KILLED")
+        raise
+    except Exception:  # a fault the study cannot go on through: the workers stop too
+        bar.close()
+        stop_workers(workers, interrupted=True)
         raise
     return outcome
 

@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from experiments import records as r
 from experiments.errors import UsageError
+from experiments.redact import mask_secrets
 from experiments.store_urls import check_sqlite
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -33,7 +34,12 @@ SYSTEM_METRICS_PREFIX = "system/"
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).splitlines() or [type(error).__name__])[0][:300]
+    return mask_secrets((str(error).splitlines() or [type(error).__name__])[0][:300])
+
+
+def _shown(value: Any) -> str:
+    """A param or tag value as stored: text, with any secret masked."""
+    return mask_secrets(str(value))
 
 
 def _label(name: str, value: Any) -> str:
@@ -106,6 +112,19 @@ class Tracker:
                 f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
             ) from None
 
+    def unreachable(self) -> str:
+        """Why the MLflow store cannot be used now ("" where it can): read back this study's
+        experiment, as every trial must."""
+        try:
+            self._check_reachable()  # a server: asked once, not through MLflow's retries
+            if not self.tracking_uri.startswith(("http://", "https://")):
+                self.client.get_experiment(self.experiment_id)
+        except UsageError as error:
+            return str(error)
+        except Exception as error:
+            return f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
+        return ""
+
     # --- the study's parent run -------------------------------------------------------------
     def find_study_run(self):
         """This study's parent run of this engine, or None."""
@@ -136,7 +155,7 @@ class Tracker:
                     r.DEFINITION_TAG: definition,
                     r.ENGINE_TAG: self.engine,
                     r.FINGERPRINT_TAG: fingerprint,
-                    "optuna.storage": location,
+                    "optuna.storage": _shown(location),
                 },
             )
             self.parent_run_id = run.info.run_id
@@ -170,7 +189,9 @@ class Tracker:
         self.client.log_artifact(run_id, str(path))
 
     def log_dict(self, run_id: str, content: dict, name: str) -> None:
-        self.client.log_dict(run_id, content, name)
+        import json
+
+        self.client.log_dict(run_id, json.loads(mask_secrets(json.dumps(content))), name)
 
     def register_model(self, run_id: str, model_path: Path, registered: str) -> str:
         """Log a trial's saved model on its run and register it; returns the model's URI."""
@@ -186,15 +207,15 @@ class Tracker:
         run_id = self.parent_run_id
         self.set_tags(run_id, tags)
         existing = self.client.get_run(run_id).data.params
-        new_params = {k: str(v)[:6000] for k, v in params.items() if k not in existing}
+        new_params = {k: _shown(v)[:6000] for k, v in params.items() if k not in existing}
         if new_params:
             self.client.log_batch(run_id, params=[Param(k, v) for k, v in new_params.items()])
-        self.client.log_text(run_id, config_yaml, r.CONFIG_ARTIFACT)
+        self.client.log_text(run_id, mask_secrets(config_yaml), r.CONFIG_ARTIFACT)
         for path, content in texts.items():
             if isinstance(content, str):
-                self.client.log_text(run_id, content, path)
+                self.client.log_text(run_id, mask_secrets(content), path)
             else:
-                self.client.log_dict(run_id, content, path)
+                self.log_dict(run_id, content, path)
 
     def log_dataset(self, run_id: str, dataset: dict[str, Any]) -> None:
         """The study's dataset as an MLflow dataset input of a run (the UI's Dataset column):
@@ -240,8 +261,8 @@ class Tracker:
         if self.dataset is not None:
             self.log_dataset(run_id, self.dataset)
         values = params | {f"space.{k}": v for k, v in labels.items()}
-        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in values.items()])
-        self.client.log_text(run_id, config_yaml, r.CONFIG_ARTIFACT)
+        self.client.log_batch(run_id, params=[Param(k, _shown(v)) for k, v in values.items()])
+        self.client.log_text(run_id, mask_secrets(config_yaml), r.CONFIG_ARTIFACT)
         if self.system_metrics:
             self._monitors[run_id] = TrialSystemMetrics(run_id, self.tracking_uri)
             self._monitors[run_id].start()
@@ -265,7 +286,7 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in finite.items()])
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, _shown(v)) for k, v in tags.items()])
 
     def log_figure(self, run_id: str, figure, name: str) -> None:
         self.client.log_figure(

@@ -27,7 +27,7 @@ from experiments import config as config_module
 from experiments import records as r
 from experiments import trial_figures as figures
 from experiments.config import Profile, RunConfig
-from experiments.errors import TrialFailed
+from experiments.errors import StudyStopped, TrialFailed, first_line, is_disk_full
 from experiments.study_spec import StudySpec
 from experiments.tracking import Tracker, trial_run_name
 
@@ -122,7 +122,9 @@ class TrialRunner:
         """Run trial `number` with search-space `params`.
 
         Raises:
-            TrialFailed: infeasible or diverged (the MLflow run is FAILED with the reason).
+            TrialFailed: infeasible or diverged, or an unexpected error (`retry` set): the
+                MLflow run is FAILED with the reason.
+            StudyStopped: a fault no trial can survive (disk full, the MLflow store gone).
             on_pruned: re-raised after the run is marked KILLED (pruned).
         """
         started = time.monotonic()
@@ -159,13 +161,37 @@ class TrialRunner:
             # Stopped on purpose (Ctrl-C, SIGTERM): the checkpoint stays for the retry.
             self.tracker.end_trial_run(run_id, "FAIL", "interrupted", status="KILLED")
             raise
-        except BaseException as error:  # crashed: never leave the run RUNNING
+        except Exception as error:  # unexpected: fail this trial, never leave its run RUNNING
+            raise self._unexpected(run_id, number, error, seconds()) from error
+        except BaseException as error:  # the process ends (SystemExit): close the run first
             self.tracker.end_trial_run(run_id, "FAIL", repr(error))
             raise
         self.tracker.set_tags(run_id, seconds())
         self.tracker.end_trial_run(run_id, "COMPLETE")
         checkpoint.remove(checkpoint_dir)
         return record
+
+    def _unexpected(
+        self, run_id: str, number: int, error: Exception, tags: dict[str, str]
+    ) -> Exception:
+        """What an unexpected error in trial `number` becomes: `TrialFailed` (retried by the
+        next run; the study goes on) or, where no trial could survive it (disk full, the
+        MLflow store gone), `StudyStopped`. The run is closed FAILED with the reason where the
+        store still takes it (where not, the next run closes it). The checkpoint stays, for
+        the retry."""
+        reason = first_line(error)
+        try:
+            self.tracker.set_tags(run_id, tags)
+            self.tracker.end_trial_run(run_id, "FAIL", reason)
+        except Exception:  # the store itself failed: said below
+            pass
+        if is_disk_full(error):
+            return StudyStopped(f"trial {number}: {reason} (is the disk full?)")
+        store_error = self.tracker.unreachable()
+        if store_error:
+            return StudyStopped(f"trial {number}: {reason}; {store_error}")
+        tqdm.write(f"  trial {number} failed: {reason}; the next run of this command retries it")
+        return TrialFailed(reason, retry=True)
 
     def checkpoint_dir(self, params: dict[str, Any]) -> Path:
         """Where a trial with these values keeps its per-epoch checkpoint: a retry of a killed

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from experiments.errors import USAGE_EXIT, UsageError
 from experiments.overrides import parse
+from experiments.redact import connectable, mask_console, masked_url, remember
 from experiments.store_urls import (
     check_sqlite,
     default_storage,
@@ -70,13 +71,37 @@ def mlflow_ui_command(argv: list[str]) -> list[str]:
     if uri.startswith(("http://", "https://")):
         raise AlreadyServed(uri)
     _local_store(uri, "MLflow store", values["runs_dir"])
+    store = [] if _has_secret(uri) else ["--backend-store-uri", uri]  # else by environment
     return [
         sys.executable, "-m", "mlflow", "ui",
-        "--backend-store-uri", uri,
+        *store,
         "--host", values["host"],
         "--port", values["port"],
         "--workers", "1",
     ]  # fmt: skip
+
+
+def _has_secret(url: str) -> bool:
+    return masked_url(url) != url
+
+
+def secret_environment(argv: list[str], dashboard: bool) -> dict[str, str]:
+    """What a server needs of a store URL's secret, passed by environment (never on its
+    command line, which `ps` shows): the whole URL for the MLflow UI, the password (for
+    PostgreSQL and MySQL drivers) for optuna-dashboard."""
+    values = _values(argv, "dashboard" if dashboard else "mlflow")
+    if not dashboard:
+        uri = values["tracking_uri"] or default_tracking_uri(values["runs_dir"])
+        return {"MLFLOW_BACKEND_STORE_URI": uri} if _has_secret(uri) else {}
+    url = values["storage"] or default_storage(values["runs_dir"])
+    if not _has_secret(url):
+        return {}
+    from sqlalchemy.engine import make_url
+
+    password = make_url(url).password
+    if password is None or password == "***":
+        return {}
+    return {"PGPASSWORD": str(password), "MYSQL_PWD": str(password)}
 
 
 def dashboard_command(argv: list[str]) -> list[str]:
@@ -89,7 +114,7 @@ def dashboard_command(argv: list[str]) -> list[str]:
     if not script.is_file():
         raise UsageError("optuna-dashboard is not installed: pip install optuna-dashboard")
     return [
-        str(script), str(journal) if journal else url,
+        str(script), str(journal) if journal else connectable(masked_url(url)),
         "--host", values["host"],
         "--port", values["port"],
         "--quiet",
@@ -120,9 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         print(__doc__.strip())
         return 0
+    mask_console()
+    for arg in args:
+        remember(arg.partition("=")[2])
     dashboard = bool(args) and args[0] == "dashboard"
     try:
         command = dashboard_command(args[1:]) if dashboard else mlflow_ui_command(args)
+        secrets = secret_environment(args[1:] if dashboard else args, dashboard)
     except AlreadyServed as served:
         print(f"{served} is an MLflow server: its UI is at {served} (open it in a browser)")
         return 0
@@ -134,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     what = "optuna-dashboard" if dashboard else "MLflow UI"
     print(f"{what} on http://{host}:{port}{page} (Ctrl-C stops it)", flush=True)
     if not dashboard:
-        print(
-            runs_links(command[command.index("--backend-store-uri") + 1], host, port), flush=True
-        )
+        uri = secrets.get("MLFLOW_BACKEND_STORE_URI") or command[command.index("--backend-store-uri") + 1]
+        print(runs_links(uri, host, port), flush=True)
     honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
+    os.environ.update(secrets)
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
     return 0  # not reached
 

@@ -34,8 +34,9 @@ def wait_until(check, timeout: float, what: str) -> None:
 
 
 @contextmanager
-def postgres_server():
-    """A throw-away PostgreSQL cluster on a free loopback port; yields (host, port, user)."""
+def postgres_server(password: str | None = None):
+    """A throw-away PostgreSQL cluster on a free loopback port; yields (host, port, user).
+    With `password`, connections over TCP must give it (the superuser's password)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
@@ -48,8 +49,14 @@ def postgres_server():
         shutil.chown(base, "postgres", "postgres")
         as_postgres = ["runuser", "-u", "postgres", "--"]
     port = free_port()
+    auth = ["--auth=trust"]
+    if password is not None:
+        (base / "pwfile").write_text(password + "\n")
+        if as_postgres:
+            shutil.chown(base / "pwfile", "postgres", "postgres")
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={base / 'pwfile'}"]
     subprocess.run(
-        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", *auth],
         check=True,
         capture_output=True,
     )
@@ -80,15 +87,20 @@ def postgres_server():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def create_database(host: str, port: int, user: str, name: str) -> str:
+def create_database(
+    host: str, port: int, user: str, name: str, password: str | None = None
+) -> str:
     import psycopg2
 
-    connection = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
+    connection = psycopg2.connect(
+        host=host, port=port, user=user, dbname="postgres", password=password
+    )
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     connection.close()
-    return f"postgresql+psycopg2://{user}@{host}:{port}/{name}"
+    login = f"{user}:{password}" if password else user
+    return f"postgresql+psycopg2://{login}@{host}:{port}/{name}"
 
 
 @contextmanager

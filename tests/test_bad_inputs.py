@@ -116,6 +116,26 @@ def test_very_large_photo_is_downscaled_without_a_memory_blow_up(tmp_path):
     assert peak_kib < 300 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
 
 
+def test_a_photo_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path):
+    """A real 20000x20000 PNG (400 megapixels; 1.2 GB decoded as RGB) is refused naming its
+    size and the limit, in a process whose peak memory shows it was never decoded."""
+    path = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(path)  # 1 bit a pixel: cheap to write
+    code = (
+        "from colorize.images import UnreadableImage, read_rgb\n"
+        "try:\n"
+        f"    read_rgb({str(path)!r})\n"
+        "except UnreadableImage as error:\n"
+        "    print(error)\n"
+        "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(peak)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    message, peak_kib = out.stdout.splitlines()
+    assert message == f"{path}: 20000x20000 is 400 megapixels, over the limit of 100: not decoded"
+    assert int(peak_kib) < 300 * 1024, f"peak RSS {int(peak_kib) / 1024:.0f} MiB"
+
+
 def test_broken_links_and_link_loops_are_skipped_with_a_warning(tmp_path, embedded_photos, caplog):
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)

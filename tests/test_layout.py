@@ -34,6 +34,7 @@ LAYERS = [
         "experiments.ranking",
         "experiments.errors",
         "experiments.telemetry",
+        "experiments.redact",
     ],
     ["colorize"],
 ]

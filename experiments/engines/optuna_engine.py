@@ -39,7 +39,7 @@ from experiments.engines.optuna_trials import (
     settled_trials,
     unseen_values,
 )
-from experiments.errors import TrialFailed, UsageError
+from experiments.errors import StudyStopped, TrialFailed, UsageError, first_line
 from experiments.store_urls import (
     default_storage,
     has_heartbeats,
@@ -181,7 +181,9 @@ class OptunaEngine(Engine):
         study = self.study_obj
         self._reclaim()
         for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            if trial.user_attrs.get(records.INTERRUPTED_ATTR):  # stopped on purpose: once more
+            attrs = trial.user_attrs
+            # stopped on purpose: once more; an unexpected error: again, up to MAX_RETRY times
+            if attrs.get(records.INTERRUPTED_ATTR) or attrs.get(records.RETRY_ATTR):
                 self.retry(study, trial)
         trials = {t.number: t for t in study.get_trials(deepcopy=False)}
         for trial in trials.values():  # runs ended otherwise than their trials (a kill between)
@@ -215,6 +217,7 @@ class OptunaEngine(Engine):
                 trial.set_user_attr(records.SURPLUS_ATTR, True)
                 raise SurplusTrial("the grid was already complete")
             trial.set_user_attr(records.INTERRUPTED_ATTR, False)
+            trial.set_user_attr(records.RETRY_ATTR, False)
             trial.set_user_attr(records.FAIL_REASON_ATTR, "")  # a retry copies its original's
             params = suggest(trial, spec)
             if not spec.is_grid and is_duplicate(trial, params):
@@ -233,8 +236,11 @@ class OptunaEngine(Engine):
                     on_run_started=lambda run_id: trial.set_user_attr(records.RUN_ID_ATTR, run_id),
                     on_pruned=optuna.TrialPruned,
                 )
-            except TrialFailed as error:
-                trial.set_user_attr(records.FAIL_REASON_ATTR, str(error))
+            except (TrialFailed, StudyStopped) as error:
+                retry = isinstance(error, StudyStopped) or error.retry
+                with contextlib.suppress(Exception):  # where the store failed, recover() sees it
+                    trial.set_user_attr(records.FAIL_REASON_ATTR, str(error))
+                    trial.set_user_attr(records.RETRY_ATTR, retry)
                 raise
             except KeyboardInterrupt:
                 trial.set_user_attr(records.INTERRUPTED_ATTR, True)
@@ -244,7 +250,21 @@ class OptunaEngine(Engine):
                 trial.set_user_attr(key, value)
             return record.value
 
-        return objective
+        def guarded(trial: optuna.Trial) -> float:
+            """An unexpected error outside the trial's own run (e.g. writing its attributes
+            to a locked store) fails the trial, to be retried by the next run, too."""
+            try:
+                return objective(trial)
+            except (TrialFailed, StudyStopped, SurplusTrial, DuplicateTrial, optuna.TrialPruned):
+                raise
+            except Exception as error:
+                reason = first_line(error)
+                with contextlib.suppress(Exception):
+                    trial.set_user_attr(records.FAIL_REASON_ATTR, reason)
+                    trial.set_user_attr(records.RETRY_ATTR, True)
+                raise TrialFailed(reason, retry=True) from error
+
+        return guarded
 
     def _wait_line(self, trials, ages: dict[int, float]) -> str:
         parts = []
@@ -336,6 +356,19 @@ class OptunaEngine(Engine):
 
     def _outcome(self, notes: list[str], still_running: list[str]) -> Outcome:
         trials = self.study_obj.get_trials(deepcopy=False)
+        for trial in settled_trials(self.study_obj):  # failed by an error, not by its values
+            if trial.state == TrialState.FAIL and trial.user_attrs.get(records.RETRY_ATTR):
+                values = " ".join(f"{k}={v}" for k, v in trial.params.items())
+                tries = len(trial.system_attrs.get("retry_history", [])) + 1
+                again = (
+                    "the next run of this command retries it"
+                    if tries <= MAX_RETRY
+                    else f"not retried again after {tries} tries"
+                )
+                notes.append(
+                    f"trial {trial.number} ({values}) failed: "
+                    f"{trial.user_attrs.get(records.FAIL_REASON_ATTR, '')}; {again}"
+                )
         shown = [  # trials that ran, or run: not queued ones, surplus or repeats
             t
             for t in trials

@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0
+    from experiments.redact import mask_console, remember
+
+    mask_console()  # a store URL's password never reaches the console
+    for arg in args:
+        remember(arg.partition("=")[2])
     try:
         options = parse_args(args)
         from experiments.report.stored_study import load_study_records

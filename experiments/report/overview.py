@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from experiments import records as r
+from experiments.redact import masked_url
 from experiments.report.stored_study import SETTING_PARAMS, StoredStudy, download_artifact
 
 READING = [
@@ -102,9 +103,9 @@ def overview_items(stored: StoredStudy, about: str) -> list[tuple[str, str]]:
     hardware += _tagged(tags, r.HOST_TAG_PREFIX, ("host.platform", "host.python"))
     versions = [f"python {tags['host.python']}"] if "host.python" in tags else []
     versions += _tagged(tags, r.VERSION_TAG_PREFIX)
-    stores = f"MLflow {stored.tracking_uri}"
+    stores = f"MLflow {masked_url(stored.tracking_uri)}"
     if stored.storage_url:
-        stores += f"; Optuna {stored.storage_url}"
+        stores += f"; Optuna {masked_url(stored.storage_url)}"
     budgets = ""
     if "epochs" in stored.space and "epochs" in stored.trials:
         pairs = zip(stored.trials["space.epochs"], stored.trials["epochs"], strict=True)

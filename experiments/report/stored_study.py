@@ -25,6 +25,7 @@ import pandas as pd
 from experiments import records as r
 from experiments.config import setting_names
 from experiments.errors import UsageError
+from experiments.redact import connectable
 from experiments.store_urls import check_sqlite, default_storage, default_tracking_uri, sqlite_path
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
@@ -305,7 +306,7 @@ def _optuna_side(
     candidates = [storage] if storage else [default_storage(Path(runs_dir).expanduser())]
     recorded = parent_info["params"].get("storage")
     if not storage and recorded and recorded not in candidates:
-        candidates.append(recorded)
+        candidates.append(connectable(recorded))  # a masked password: PGPASSWORD gives it
     optuna_study, storage_url, why = _open_optuna(study, candidates)
     if storage and optuna_study is None:
         raise UsageError(f"storage {storage}: {why}")

@@ -1,0 +1,110 @@
+"""Unexpected errors inside a trial, made real: a file size limit (a full disk, as a study meets
+it) and a locked SQLite store. Never a traceback, never a trial or run left RUNNING, and the next
+run of the same command retries the failed grid point and finishes the study."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from tests.studies_helpers import load_trials, mlflow_runs, run_cli
+
+ARGS = ["study=optimizers", "profile=smoke", "trainer.checkpoint_every=0"]
+OPTIMIZERS = ["adam", "adamax", "rmsprop"]
+FILE_LIMIT = (
+    20_000 * 1024
+)  # `ulimit -f 20000`: a trial's model file (about 25 MB) cannot be written
+
+
+def nothing_running(runs_dir: Path) -> None:
+    trials = load_trials(runs_dir, "optimizers")
+    assert not [t.number for t in trials if t.state.name == "RUNNING"]
+    runs = mlflow_runs(runs_dir, "optimizers")
+    assert "RUNNING" not in set(runs["status"]), runs[["status", "tags.mlflow.runName"]]
+
+
+def finishes_every_grid_point(runs_dir: Path) -> None:
+    """The same command, without the fault, retries what failed and completes the study."""
+    result = run_cli(*ARGS, f"runs_dir={runs_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load_trials(runs_dir, "optimizers")
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["optimizer"] for t in complete) == OPTIMIZERS  # each exactly once
+    nothing_running(runs_dir)
+    runs = mlflow_runs(runs_dir, "optimizers")
+    assert runs[runs["tags.colorize.role"] == "study"]["status"].tolist() == ["FINISHED"]
+    assert "registered as models:/optimizers/latest" in result.stdout
+    assert MlflowClient().search_model_versions("name = 'optimizers'")
+
+
+def test_a_full_disk_stops_the_study_in_one_line_and_the_rerun_finishes_it(tmp_path):
+    """Under `ulimit -f 20000` every trial's model file fails to be written: the study stops at
+    the first (exit 1, one line naming the fault), with its trial FAILED in Optuna and MLflow
+    and the study's run closed; rerun at once without the limit, it finishes every point."""
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.run", *ARGS, f"runs_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=600, preexec_fn=limit_file_size,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "File too large" in errors[0], result.stderr[-3000:]
+    nothing_running(tmp_path)
+    (failed,) = load_trials(tmp_path, "optimizers")[:1]
+    assert failed.state.name == "FAIL" and failed.user_attrs["retry"] is True
+    assert "File too large" in failed.user_attrs["fail_reason"]
+    runs = mlflow_runs(tmp_path, "optimizers")
+    assert runs[runs["tags.colorize.role"] == "study"]["status"].tolist() == ["FAILED"]
+    trial_run = runs[runs["tags.colorize.role"] == "trial"].iloc[0]
+    assert trial_run["status"] == "FAILED"
+    assert "File too large" in trial_run["tags.trial.fail_reason"]
+
+    finishes_every_grid_point(tmp_path)
+    retried = [t for t in load_trials(tmp_path, "optimizers") if "failed_trial" in t.system_attrs]
+    assert [t.system_attrs["failed_trial"] for t in retried] == [failed.number]
+
+
+def test_a_locked_store_fails_the_trial_the_study_goes_on_and_the_rerun_retries_it(tmp_path):
+    """Another process holds the MLflow store locked (SQLite `database is locked`, after
+    MLflow's 20 s busy wait) during the first trial: that trial fails with the reason, the
+    other grid points run, the study says which point failed; the next run retries it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", *ARGS, f"runs_dir={tmp_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if "trial-000 adamax seed=0 started" in line:
+            break
+    lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=60, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    time.sleep(30)  # the trial's next write waits 20 s, then fails; its close waits, then works
+    lock.execute("ROLLBACK")
+    lock.close()
+    out = "".join(seen) + process.stdout.read()
+    assert process.wait(timeout=600) == 0, out[-3000:]
+    assert "Traceback" not in out
+    assert "note: trial 0 (optimizer=adamax seed=0) failed:" in out
+    assert "database is locked" in out and "the next run of this command retries it" in out
+    trials = load_trials(tmp_path, "optimizers")
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    nothing_running(tmp_path)
+    runs = mlflow_runs(tmp_path, "optimizers")
+    failed_run = runs[runs["tags.colorize.trial"] == "0"].iloc[0]
+    assert failed_run["status"] == "FAILED"
+    assert "database is locked" in failed_run["tags.trial.fail_reason"]
+
+    finishes_every_grid_point(tmp_path)
