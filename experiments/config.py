@@ -32,7 +32,9 @@ from omegaconf.errors import OmegaConfBaseException
 from colorize.choices import (
     ARCHITECTURES,
     DATA_SOURCES,
+    DEFAULT_LOSS,
     L_SCALINGS,
+    LOSSES,
     PADDINGS,
     STRIDES,
     optimizer_names,
@@ -101,6 +103,8 @@ class ModelConfig:
     kernel_size: int = setting(3, bounds=(1, 15), feeds={"build": "kernel_size"})
     padding: str = setting("same", allowed=PADDINGS, feeds={"build": "padding"})
     strides: int = setting(2, allowed=STRIDES, feeds={"build": "strides"})
+    # batch normalization after every hidden convolution (Zhang et al.); off: the paper's network
+    batch_norm: bool = setting(False, feeds={"build": "batch_norm"})
 
 
 @dataclass
@@ -111,6 +115,12 @@ class TrainerConfig:
     epochs: int = setting(12, bounds=(1, 100_000), feeds={"train": "epochs"})
     patience: int = setting(4, bounds=(0, 100_000), feeds={"train": "patience"})
     seed: int = setting(0, feeds={"train": "seed"})
+    # the head: "mse" (the paper's regression) or "classification" (a/b bins, Zhang et al.)
+    loss: str = setting(DEFAULT_LOSS, allowed=LOSSES, feeds={"build": "loss", "train": "loss"})
+    # classification: share of the uniform distribution in the class weights (1: none)
+    rebalance: float = setting(0.5, bounds=(0.0, 1.0), feeds={"train": "rebalance"})
+    # classification: annealed-mean temperature of the decoded a/b (1: the mean)
+    temperature: float = setting(0.38, bounds=(0.01, 1.0), feeds={"build": "temperature"})
     # bfloat16 compute on GPUs; XLA is used where the backend can
     mixed_precision: bool = setting(False)
     checkpoint_every: int = setting(  # seconds between epoch checkpoints (0: every epoch)
