@@ -122,6 +122,8 @@ class MetricSpec:
         scale: shown multiplied by it (accuracy in percent).
         report: a column of the report's comparison and trials tables.
         evaluate: a column of `colorize evaluate` and of the report's table against gray.
+        head_specific: each head (`trainer.loss`) measures it its own way (its training loss),
+            so values of different heads are never compared or ranked.
     """
 
     name: str
@@ -135,6 +137,7 @@ class MetricSpec:
     scale: float = 1.0
     report: bool = False
     evaluate: bool = False
+    head_specific: bool = False
 
     def __post_init__(self):
         if not self.column:
@@ -148,7 +151,7 @@ METRICS = (
     MetricSpec("train_accuracy", "Train acc. %", "{:.2f}".format, "maximize", scale=100.0,
                report=True),
     MetricSpec("val_loss", "Val. loss", loss_text, "minimize", column="best_val_loss",
-               objective=True, per_epoch=True, report=True),
+               objective=True, per_epoch=True, report=True, head_specific=True),
     MetricSpec("delta_e2000", "ΔE2000", "{:.2f}".format, "minimize",
                compute=lambda p: delta_e2000(p.true_lab, p.pred_lab), objective=True,
                report=True, evaluate=True),

@@ -11,6 +11,7 @@ import pandas as pd
 from experiments import records as r
 from experiments.config import RunConfig
 from experiments.errors import UsageError
+from experiments.model_aliases import CHAMPION, group_aliases
 from experiments.ranking import rank
 from experiments.redact import masked_url
 
@@ -62,31 +63,77 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
     print(f"trials table: {csv_path}")
     if outcome.best is not None:
         print(best_line(outcome.rows, spec))
-        model_path = publish_best(cfg, name, tracker, outcome.best, models_dir)
+        model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
         if model_path.exists():
             test_photos(cfg, name, tracker, model_path, outcome.best[0], dataset)
     print(f"browse the runs: {ui_command(cfg)}")
 
 
-def publish_best(cfg: RunConfig, name: str, tracker, best, models_dir: Path) -> Path:
-    number, run_id = best
+def publish_best(cfg: RunConfig, name: str, tracker, outcome, spec, models_dir: Path) -> Path:
+    """Register the best trial's model (alias `champion`, and `models:/<study>/latest`) and the
+    best of each group the study compares (`<key>-<value>`, `experiments.model_aliases`)."""
+    number, run_id = outcome.best
     model_path = models_dir / f"trial-{number:03d}.keras"
     registered = registered_name(name, cfg.engine)
-    already = tracker.study_run_tag(r.BEST_MODEL_TRIAL_TAG) == str(number)
-    if not already and run_id and model_path.exists():
-        uri = tracker.register_model(run_id, model_path, registered)
-        tracker.set_tags(
-            tracker.parent_run_id, {r.BEST_MODEL_TRIAL_TAG: number, r.BEST_MODEL_URI_TAG: uri}
-        )
-        print(f"best trial {number}: model logged and registered as models:/{registered}/latest")
-    elif already:
-        print(f"best trial {number}: model already registered as models:/{registered}/latest")
-    else:
+    if not (run_id and model_path.exists()):
         print(
             f"best trial {number}: its model file is not on this machine ({model_path}); rerun "
             "this command where that trial ran to log and register it"
         )
+        return model_path
+    groups = group_aliases(outcome.rows, spec)
+    missing = []
+    for alias, trial in groups.items():
+        if trial != number and not _alias(tracker, cfg, registered, alias, trial, models_dir):
+            missing.append(alias)
+    newly = _alias(tracker, cfg, registered, CHAMPION, number, models_dir, latest=True)
+    for alias, trial in groups.items():
+        if trial == number:  # the champion's own groups: its version is registered now
+            _alias(tracker, cfg, registered, alias, trial, models_dir)
+    if newly:
+        uri = f"models:/{registered}/{tracker.model_version(registered, run_id)}"
+        tracker.set_tags(
+            tracker.parent_run_id, {r.BEST_MODEL_TRIAL_TAG: number, r.BEST_MODEL_URI_TAG: uri}
+        )
+    done = "logged and registered" if newly == "new" else "already registered"
+    print(f"best trial {number}: model {done} as models:/{registered}/latest and @{CHAMPION}")
+    for alias, trial in groups.items():
+        if alias not in missing:
+            print(f"  best of {alias}: trial {trial}, models:/{registered}@{alias}")
+    if missing:
+        print(f"  not registered (model file not on this machine): {', '.join(missing)}")
     return model_path
+
+
+def _alias(
+    tracker,
+    cfg,
+    registered: str,
+    alias: str,
+    number: int,
+    models_dir: Path,
+    *,
+    latest: bool = False,
+) -> str:
+    """Point `alias` at trial `number`'s model version, registering the model when no version
+    holds it (or, with `latest`, when a later version would hide it from `latest`). Returns
+    "new" when it registered, "kept" when the alias was already right, "" when the model file
+    is not here."""
+    run_id = tracker.trial_run_id(number, cfg.engine)
+    version = tracker.model_version(registered, run_id) if run_id else None
+    newest = tracker.model_version(registered, None)
+    pointed = version is not None and tracker.alias_run_id(registered, alias) == run_id
+    if pointed and (not latest or version == newest):
+        return "kept"
+    registered_now = version is None or (latest and version != newest)
+    if registered_now:
+        model_path = models_dir / f"trial-{number:03d}.keras"
+        if not (run_id and model_path.exists()):
+            return ""
+        tracker.register_model(run_id, model_path, registered)
+        version = tracker.model_version(registered, run_id)
+    tracker.set_model_alias(registered, alias, version)
+    return "new" if registered_now else "kept"
 
 
 def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: int, dataset):

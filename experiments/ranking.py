@@ -71,3 +71,30 @@ def rank(rows: list[dict[str, Any]], direction: str) -> Ranking | None:
     return Ranking(
         settings[best], groups[best], settings[second], groups[second], interval, direction
     )
+
+
+def best_of(rows: list[dict], direction: str) -> dict | None:
+    """The finished row with the best value (ties: the lowest trial number)."""
+    complete = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
+    sign = 1 if direction == "minimize" else -1
+    return min(complete, key=lambda r: (sign * r["value"], r["number"]), default=None)
+
+
+def group_bests(rows: list[dict], spec) -> dict[tuple[str, Any], int]:
+    """{(setting, value): best trial number} over the finished `rows` (trials table rows), for
+    every value of every setting the study chooses among (seeds aside) that at least two of
+    its values reached. Settings searched over a range form no groups: each trial would be
+    its own."""
+    found: dict[tuple[str, Any], int] = {}
+    for name, param in spec.space.items():
+        if name == SEED or param.choices is None:
+            continue
+        column = f"params_{name}"
+        values = [v for v in param.choices if any(row.get(column) == v for row in rows)]
+        if len(values) < 2:
+            continue
+        for value in values:
+            best = best_of([row for row in rows if row.get(column) == value], spec.direction)
+            if best is not None:
+                found[(name, value)] = int(best["number"])
+    return found

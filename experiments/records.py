@@ -56,6 +56,7 @@ STUDY_ARTIFACT = "study.yaml"
 MANIFEST_ARTIFACT = "dataset_manifest.json"
 FINGERPRINT_ARTIFACT = "fingerprint.json"
 SAMPLES_ARTIFACT = "samples.png"
+SAMPLE_ARRAYS_ARTIFACT = "samples.npz"  # the same photos as uint8 arrays: gray, predicted, truth
 GRAY_ARTIFACT = "against_gray.json"  # the study's best model against gray on its test photos
 CURVE_ARTIFACT = "learning_curve.png"
 

@@ -23,6 +23,7 @@ from experiments.config import Profile, RunConfig, study_name
 from experiments.engine_registry import engine_type, make_engine
 from experiments.engines import Engine
 from experiments.errors import INCOMPLETE_EXIT
+from experiments.ranking import group_bests
 from experiments.store_urls import default_tracking_uri
 from experiments.study_spec import StudySpec
 from experiments.workers import is_secondary, start_workers, stop_workers
@@ -30,11 +31,12 @@ from experiments.workers import is_secondary, start_workers, stop_workers
 log = logging.getLogger(__name__)
 
 
-def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> None:
-    """Delete saved models of settled trials other than `keep` (the best so far)."""
+def keep_only_model(models_dir: Path, keep: set[int], settled: set[int]) -> None:
+    """Delete saved models of settled trials other than those in `keep` (the best so far and
+    the best of each group the study compares, which the registry names)."""
     for path in models_dir.glob("trial-*.keras"):
         number = int(path.stem.split("-")[1])
-        if number != keep and number in settled:
+        if number not in keep and number in settled:
             path.unlink(missing_ok=True)
             path.with_suffix(".json").unlink(missing_ok=True)
 
@@ -151,10 +153,11 @@ def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
     models_dir = runner.models_dir
     bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
 
-    def on_trial_end(done: int, best, settled: set[int]) -> None:
+    def on_trial_end(done: int, best, settled: list[dict]) -> None:
         bar.n = min(total, done)  # other workers' trials count too
         bar.refresh()
-        keep_only_model(models_dir, best[0] if best else None, settled)
+        keep = set(group_bests(settled, engine.spec).values()) | ({best[0]} if best else set())
+        keep_only_model(models_dir, keep, {row["number"] for row in settled})
         if best is not None:
             bar.set_postfix({"best": f"{best[1]:.4f}", "trial": best[0]})
 

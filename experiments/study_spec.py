@@ -240,6 +240,18 @@ def _fixed_values(raw: dict, origin: str) -> dict[str, Any]:
     return fixed
 
 
+def _check_heads_share(metric: str, space: dict[str, ParamSpec], origin: str) -> None:
+    """A study that compares heads ranks them on a metric they share: each head's validation
+    loss measures something else (MSE on a/b against cross-entropy over bins)."""
+    heads = next((p for p in space.values() if p.key == "trainer.loss"), None)
+    if heads is not None and OBJECTIVES[metric].head_specific:
+        shared = [name for name, m in OBJECTIVES.items() if not m.head_specific]
+        raise UsageError(
+            f"{origin}: metric {metric} cannot rank trials of different heads "
+            f"(trainer.loss is searched); use one they share: {', '.join(shared)}"
+        )
+
+
 def load_study(name: str) -> StudySpec:
     """Read and check `studies/<name>.yaml`; raises UsageError naming the file and the problem."""
     path, raw = load_named_yaml(STUDIES_DIR, name, "study")
@@ -262,6 +274,7 @@ def load_study(name: str) -> StudySpec:
     space = {key: _param(key, value, origin) for key, value in (raw.get("space") or {}).items()}
     if not space:
         raise UsageError(f"{origin}: the search space is empty")
+    _check_heads_share(metric, space, origin)
     if sampler["type"] == "grid" and any(p.choices is None for p in space.values()):
         raise UsageError(f"{origin}: a grid sampler needs choices for every search-space key")
     budget = raw.get("budget") or {}

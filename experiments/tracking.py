@@ -188,6 +188,15 @@ class Tracker:
     def log_artifact(self, run_id: str, path: Path) -> None:
         self.client.log_artifact(run_id, str(path))
 
+    def log_arrays(self, run_id: str, name: str, **arrays) -> None:
+        """numpy arrays as one `.npz` artifact `name` of the run."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            np.savez_compressed(path, **arrays)
+            self.client.log_artifact(run_id, str(path))
+
     def log_dict(self, run_id: str, content: dict, name: str) -> None:
         import json
 
@@ -198,6 +207,28 @@ class Tracker:
         from experiments.model_registry import log_best_model
 
         return log_best_model(run_id, model_path, registered)
+
+    def model_version(self, registered: str, run_id: str | None) -> str | None:
+        """The newest version of registered model `registered` logged from run `run_id` (any
+        run: None), if any."""
+        where = f"name='{registered}'" + (f" and run_id='{run_id}'" if run_id else "")
+        try:
+            found = self.client.search_model_versions(where)
+        except Exception:  # no such registered model yet
+            return None
+        return max((v.version for v in found), key=int, default=None)
+
+    def alias_run_id(self, registered: str, alias: str) -> str | None:
+        """The run whose model version carries `alias`; None where no version does."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version_by_alias(registered, alias).run_id
+        except MlflowException:
+            return None
+
+    def set_model_alias(self, registered: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(registered, alias, version)
 
     def log_study_setup(
         self, config_yaml: str, params: dict[str, Any], tags: dict[str, Any], texts: dict

@@ -33,12 +33,23 @@ def learning_curve_figure(history: dict[str, list[float]], title: str):
 
 def sample_grid_figure(gray: np.ndarray, predicted: np.ndarray, truth: np.ndarray, title: str):
     """Rows of validation photos: gray input | predicted | truth (RGB in [0, 1])."""
-    rows = len(gray)
-    figure, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), squeeze=False)
+    return strip_figure([("gray input", gray), ("predicted", predicted), ("truth", truth)], title)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] as 8-bit."""
+    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+
+
+def strip_figure(columns: list[tuple[str, np.ndarray]], title: str):
+    """Rows of photos, one column per (label, images): gray images (N, H, W) or RGB in [0, 1]
+    (N, H, W, 3), the same photos in every column."""
+    rows, count = len(columns[0][1]), len(columns)
+    figure, axes = plt.subplots(rows, count, figsize=(2 * count, 2 * rows), squeeze=False)
     for row in range(rows):
-        for column, (image, label) in enumerate(
-            ((gray[row], "gray input"), (predicted[row], "predicted"), (truth[row], "truth"))
-        ):
+        for column, (label, images) in enumerate(columns):
+            image = np.asarray(images[row])
+            image = image / 255.0 if image.dtype == np.uint8 else image
             axis = axes[row][column]
             axis.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
             axis.set_xticks([])

@@ -256,6 +256,13 @@ class TrialRunner:
         )
         self.tracker.log_figure(run_id, figure, r.SAMPLES_ARTIFACT)
         figures.close(figure)
+        self.tracker.log_arrays(  # the report sets trials' photos side by side from these
+            run_id,
+            r.SAMPLE_ARRAYS_ARTIFACT,
+            gray=figures.to_uint8(gray),
+            predicted=figures.to_uint8(lab.lab_to_rgb(predicted[shown])),
+            truth=figures.to_uint8(lab.lab_to_rgb(truth[shown])),
+        )
         value = metrics[r.objective_column(self.spec.metric)]
         model_path = save_model(
             model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling

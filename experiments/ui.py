@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     what = "optuna-dashboard" if dashboard else "MLflow UI"
     print(f"{what} on http://{host}:{port}{page} (Ctrl-C stops it)", flush=True)
     if not dashboard:
-        uri = secrets.get("MLFLOW_BACKEND_STORE_URI") or command[command.index("--backend-store-uri") + 1]
+        uri = (
+            secrets.get("MLFLOW_BACKEND_STORE_URI")
+            or command[command.index("--backend-store-uri") + 1]
+        )
         print(runs_links(uri, host, port), flush=True)
     honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
     os.environ.update(secrets)

@@ -49,6 +49,10 @@ def studies(tmp_path, monkeypatch):
         ("  batch_size: {low: 4.5, high: 16}\n", "low and high must be integers"),
         ("  padding: {low: 1, high: 2}\n", "model.padding is not numeric"),
         ("  epochs: {choices: [0, 10]}\n", "trainer.epochs=0 is out of range"),
+        (
+            "  loss: {choices: [mse, classification]}\n",
+            "metric val_loss cannot rank trials of different heads",
+        ),
         ("  optimizer: {choices: [adam]}\n", None),
     ],
 )

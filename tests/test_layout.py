@@ -11,7 +11,7 @@ import pytest
 LAYERS = [
     ["experiments.run", "experiments.ui", "experiments.report"],
     ["experiments.study"],
-    ["experiments.finish"],
+    ["experiments.finish", "experiments.model_aliases"],
     ["experiments.engines"],
     ["experiments.trial_runner"],
     [

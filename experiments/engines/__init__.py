@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from experiments.study_spec import StudySpec
 
 # Called after each trial ends: (trials done, best as (number, value) or None, settled numbers).
-TrialEnd = Callable[[int, tuple[int, float] | None, set[int]], None]
+# (trials settled, (best number, value) or None, the settled trials' rows)
+TrialEnd = Callable[[int, tuple[int, float] | None, list[dict]], None]
 
 
 @dataclass
@@ -80,10 +81,3 @@ class Engine(ABC):
     @abstractmethod
     def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
         """Run trials until the study's total is reached (across restarts)."""
-
-
-def best_of(rows: list[dict], direction: str) -> dict | None:
-    """The finished row with the best value (ties: the lowest trial number)."""
-    complete = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
-    sign = 1 if direction == "minimize" else -1
-    return min(complete, key=lambda r: (sign * r["value"], r["number"]), default=None)

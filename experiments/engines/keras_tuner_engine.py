@@ -17,8 +17,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from colorize.backend import import_keras_quietly
-from experiments.engines import Engine, Outcome, TrialEnd, best_of
+from experiments.engines import Engine, Outcome, TrialEnd
 from experiments.errors import TrialFailed, UsageError
+from experiments.ranking import best_of
 
 import_keras_quietly()  # Keras Tuner imports TensorFlow: its start-up lines stay hidden
 import keras_tuner as kt  # noqa: E402
@@ -171,7 +172,7 @@ class KerasTunerEngine(Engine):
     def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
         def report() -> None:
             rows = trial_rows(tuner.oracle)
-            settled = {r["number"] for r in rows if r["state"] in ("COMPLETE", "FAIL")}
+            settled = [r for r in rows if r["state"] in ("COMPLETE", "FAIL")]
             best = best_of(rows, self.spec.direction)
             on_trial_end(len(settled), (best["number"], best["value"]) if best else None, settled)
 

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from colorize.locks import exclusive
 from experiments import liveness, records
-from experiments.engines import Engine, Outcome, TrialEnd, best_of
+from experiments.engines import Engine, Outcome, TrialEnd
 from experiments.engines.optuna_sampling import (
     RecordingSampler,
     make_pruner,
@@ -40,6 +40,7 @@ from experiments.engines.optuna_trials import (
     unseen_values,
 )
 from experiments.errors import StudyStopped, TrialFailed, UsageError, first_line
+from experiments.ranking import best_of
 from experiments.store_urls import (
     default_storage,
     has_heartbeats,
@@ -293,13 +294,9 @@ class OptunaEngine(Engine):
                 records.DUPLICATE_ATTR
             ):
                 return
-            settled = settled_trials(study)
-            best = best_of(rows_of(settled), spec.direction)
-            on_trial_end(
-                len(settled),
-                (best["number"], best["value"]) if best else None,
-                {t.number for t in settled},
-            )
+            settled = rows_of(settled_trials(study))
+            best = best_of(settled, spec.direction)
+            on_trial_end(len(settled), (best["number"], best["value"]) if best else None, settled)
 
         logging.getLogger("optuna").setLevel(logging.ERROR)
         duplicates, last_line = 0, 0.0

@@ -22,6 +22,7 @@ from experiments.report.stored_study import StoredStudy, download_artifact
 from experiments.report.tables import Table, trials_table
 
 MAX_SAMPLE_GROUPS = 6
+MAX_STRIP_GROUPS = 4  # columns of the side-by-side figure between gray and truth
 SAMPLES_PER_PAGE = 3
 
 
@@ -73,22 +74,62 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
     return table, f"Against gray: {scores['summary']}."
 
 
-def _samples(stored: StoredStudy, grouping, scratch: Path) -> list[tuple[str, Path | None]]:
-    """(caption, samples.png) of the best trial of each group, best groups first."""
+def _group_bests(stored: StoredStudy, grouping) -> list[tuple[str, pd.Series]]:
+    """(group, its best finished trial) for each group in display order."""
     complete = stored.complete_trials()
     found = []
     for name in grouping.order:
         members = complete[(grouping.labels[complete["number"]] == name).to_numpy()]
-        if len(members) and len(found) < MAX_SAMPLE_GROUPS:
-            trial = best_trial(stored, members)
-            folder = scratch / f"trial-{int(trial['number'])}"
-            path = download_artifact(stored, trial["run_id"], r.SAMPLES_ARTIFACT, folder)
-            caption = (
-                f"{name}: trial {int(trial['number'])}\nval. loss {trial['best_val_loss']:.5f}, "
-                f"val. acc. {100 * trial['best_val_accuracy']:.2f}%"
-            )
-            found.append((caption, path))
+        if len(members):
+            found.append((name, best_trial(stored, members)))
     return found
+
+
+def _samples(stored: StoredStudy, grouping, scratch: Path) -> list[tuple[str, Path | None]]:
+    """(caption, samples.png) of the best trial of each group, best groups first."""
+    metric = stored.params.get("metric", "val_loss")
+    column, spec = r.objective_column(metric), METRIC.get(metric)
+    found = []
+    for name, trial in _group_bests(stored, grouping)[:MAX_SAMPLE_GROUPS]:
+        folder = scratch / f"trial-{int(trial['number'])}"
+        path = download_artifact(stored, trial["run_id"], r.SAMPLES_ARTIFACT, folder)
+        value = trial.get(column)
+        shown = spec.fmt(value * spec.scale) if spec and pd.notna(value) else "–"
+        caption = (
+            f"{name}: trial {int(trial['number'])}\n{spec.label if spec else metric} {shown}, "
+            f"val. acc. {100 * trial['best_val_accuracy']:.2f}%"
+        )
+        found.append((caption, path))
+    return found
+
+
+def side_by_side(stored: StoredStudy, grouping, scratch: Path) -> Path | None:
+    """One figure of the same validation photos: gray | each group's best trial | truth, from
+    the trials' sample arrays; None with fewer than two groups or where a trial has none."""
+    import numpy as np
+
+    from experiments.trial_figures import close, strip_figure
+
+    columns = []
+    for name, trial in _group_bests(stored, grouping)[:MAX_STRIP_GROUPS]:
+        folder = scratch / f"arrays-{int(trial['number'])}"
+        path = download_artifact(stored, trial["run_id"], r.SAMPLE_ARRAYS_ARTIFACT, folder)
+        if path is None:
+            return None
+        columns.append((name, np.load(path)))
+    if len(columns) < 2:
+        return None
+    first = columns[0][1]
+    strip = [
+        ("gray", first["gray"]),
+        *((name, arrays["predicted"]) for name, arrays in columns),
+        ("truth", first["truth"]),
+    ]
+    figure = strip_figure(strip, "")
+    path = scratch / "side_by_side.png"
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    close(figure)
+    return path
 
 
 def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts) -> int:
@@ -135,6 +176,14 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
             pdf.figure(figure_title, subtitle, png, " ".join(optuna_notes) if index == 0 else "")
         if drawn:
             optuna_notes = []
+    strip = side_by_side(stored, grouping, scratch)
+    if strip is not None:
+        names = " | ".join(name for name, _ in _group_bests(stored, grouping)[:MAX_STRIP_GROUPS])
+        pdf.figure(
+            f"Side by side: gray | {names} | truth",
+            f"the same validation photos colorized by the best trial of each {grouping.title}",
+            strip,
+        )
     samples = _samples(stored, grouping, scratch)
     for start in range(0, len(samples), SAMPLES_PER_PAGE):
         pdf.images_row(

@@ -63,6 +63,16 @@ QUALITY = list(metrics.REPORT_METRICS)
 METRICS = tuple(METRIC[name] for name in [*QUALITY, "epochs_run"])
 
 
+def shared_metrics(stored: StoredStudy) -> list[Metric]:
+    """The quality columns a study's trials can be compared on: every one, less those each head
+    measures its own way (the validation loss) where trials of several heads are shown."""
+    heads = stored.trials.get(space_column(stored, "loss"), pd.Series(dtype=object)).dropna()
+    several = heads.nunique() > 1 or "loss" in stored.space
+    return [
+        METRIC[name] for name in QUALITY if not (several and metrics.METRIC[name].head_specific)
+    ]
+
+
 def values(frame: pd.DataFrame, metric: Metric) -> np.ndarray:
     if metric.column not in frame:
         return np.array([])

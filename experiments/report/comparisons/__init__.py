@@ -4,6 +4,7 @@ on the paper's findings and how its figures group trials:
 - `optimizers`: the paper's first result (Adamax, Adam, RMSprop over seeds);
 - `epochs`: the paper's second result (budgets 100/500/600/1000);
 - `architecture`: kernel size x padding x strides, with infeasible combinations;
+- `losses`: regression against classification (the heads) over seeds;
 - `generic`: any other search space.
 
 A study's kind follows from what it searches (seeds aside). To add a comparison, write a module
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from experiments.report.comparisons import architecture, epochs, generic, optimizers
+from experiments.report.comparisons import architecture, epochs, generic, losses, optimizers
 from experiments.report.stored_study import StoredStudy
 
 KINDS: dict[str, ModuleType] = {
     "optimizers": optimizers,
     "epochs": epochs,
     "architecture": architecture,
+    "losses": losses,
     "generic": generic,
 }
 ARCHITECTURE_SPACE = {"kernel_size", "padding", "strides"}
@@ -37,6 +39,8 @@ def kind_of(stored: StoredStudy) -> str:
         return "optimizers"
     if names == ["epochs"]:
         return "epochs"
+    if names == ["loss"]:
+        return "losses"
     if names and set(names) <= ARCHITECTURE_SPACE:
         return "architecture"
     return "generic"

@@ -13,18 +13,16 @@ from experiments.ranking import Ranking, rank
 from experiments.report.stored_study import StoredStudy
 from experiments.report.tables import (
     METRIC,
-    QUALITY,
     Table,
     cell,
     display,
     header,
     label,
     metric_cells,
+    shared_metrics,
     space_column,
 )
 from experiments.report.verdicts import Grouping
-
-METRICS = QUALITY
 
 
 def setting_names(stored: StoredStudy) -> list[str]:
@@ -76,10 +74,12 @@ def _state_cell(frame: pd.DataFrame) -> str:
 
 
 def settings_table(stored: StoredStudy) -> Table:
-    """Per combination of the study's settings (seeds averaged), lowest shown validation loss
-    first (finished trials where there are any, else the pruned ones up to their pruning);
-    combinations without a finished or pruned trial are in `failure_table`."""
+    """Per combination of the study's settings (seeds averaged), best mean objective first
+    (finished trials where there are any, else the pruned ones up to their pruning); combinations without a finished or pruned trial are in `failure_table`."""
     names = setting_names(stored)
+    shown_metrics = [m.name for m in shared_metrics(stored)]
+    column, direction = objective(stored)
+    sign = 1.0 if direction == "minimize" else -1.0
     columns_in = [space_column(stored, name) for name in names]
     groups = []
     for key, frame in stored.trials.groupby(columns_in, dropna=False):
@@ -88,11 +88,13 @@ def settings_table(stored: StoredStudy) -> Table:
         if len(done):
             finished = frame[frame["state"] == "COMPLETE"]
             shown = finished if len(finished) else done
-            groups.append((key, frame, done, shown, float(shown["best_val_loss"].mean())))
+            by = shown[column] if column in shown else shown["best_val_loss"]
+            order = pd.to_numeric(by, errors="coerce").mean()
+            groups.append((key, frame, done, shown, sign * float(order)))
     groups.sort(key=lambda g: (math.isnan(g[4]), g[4], str(g[0])))
     rows, records_ = [], []
     for key, frame, done, shown, _ in groups:
-        cells, record = metric_cells(shown, METRICS)
+        cells, record = metric_cells(shown, shown_metrics)
         params = pd.to_numeric(done["num_params"], errors="coerce").dropna()
         size = f"{params.iloc[0] / 1e6:.2f} M" if len(params) else "–"
         settings = [display(n, v) for n, v in zip(names, key, strict=True)]
@@ -139,7 +141,7 @@ def settings_table(stored: StoredStudy) -> Table:
     if note:
         notes.append(note)
     columns = [*(header(n) for n in names), "Trials", "Params"]
-    columns += [*(METRIC[n].header for n in METRICS), "Epochs run", "State"]
+    columns += [*(METRIC[n].header for n in shown_metrics), "Epochs run", "State"]
     return Table(
         name="",
         title=f"{stored.name}: each combination of settings (mean ± std over finished trials)",

@@ -1,0 +1,129 @@
+"""`study=losses`: regression against classification, run for real at the smoke profile; the
+registry names each head's best model, both colorize a folder and answer as MLflow models, and
+the report compares the heads on what they share, with a verdict on colour."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import mlflow
+import numpy as np
+import pytest
+
+from tests.studies_helpers import load_trials, run_cli, run_colorize
+
+ALIASES = ("champion", "loss-mse", "loss-classification")
+
+
+@pytest.fixture(scope="module")
+def losses_study(tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("losses") / "mlruns"
+    result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return runs_dir, result
+
+
+def _registry(runs_dir):
+    return mlflow.MlflowClient(f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}")
+
+
+def test_each_head_trains_and_the_registry_names_its_best_model(losses_study):
+    runs_dir, result = losses_study
+    trials = load_trials(runs_dir, "losses")
+    heads = {t.params["loss"]: t for t in trials if t.state.name == "COMPLETE"}
+    assert set(heads) == {"mse", "classification"}
+    client = _registry(runs_dir)
+    for head, trial in heads.items():
+        version = client.get_model_version_by_alias("losses", f"loss-{head}")
+        assert version.run_id == trial.user_attrs["mlflow_run_id"]
+        assert f"models:/losses@loss-{head}" in result.stdout
+    # the champion is the best by the study's objective, validation CIEDE2000 (minimized)
+    best = min(heads.values(), key=lambda t: (t.value, t.number))
+    assert (
+        client.get_model_version_by_alias("losses", "champion").run_id
+        == best.user_attrs["mlflow_run_id"]
+    )
+    latest = max(client.search_model_versions("name='losses'"), key=lambda v: int(v.version))
+    assert latest.run_id == best.user_attrs["mlflow_run_id"]  # `latest` is the champion too
+
+
+def test_a_rerun_changes_no_alias_and_registers_nothing_new(losses_study):
+    runs_dir, _ = losses_study
+    client = _registry(runs_dir)
+    before = {a: client.get_model_version_by_alias("losses", a).version for a in ALIASES}
+    count = len(client.search_model_versions("name='losses'"))
+    result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "already registered" in result.stdout
+    assert {a: client.get_model_version_by_alias("losses", a).version for a in ALIASES} == before
+    assert len(client.search_model_versions("name='losses'")) == count
+
+
+@pytest.mark.parametrize("alias", ["loss-mse", "loss-classification"])
+def test_each_aliased_model_colorizes_a_folder_and_scores_against_gray(
+    losses_study, tmp_path, embedded_photos, alias
+):
+    from tests.conftest import write_photo
+
+    runs_dir, _ = losses_study
+    write_photo(tmp_path / "in" / "coffee.png", embedded_photos["skimage:coffee"])
+    uri = f"models:/losses@{alias}"
+    result = run_colorize(
+        "--model", uri, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+        runs_dir=runs_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "coffee.png").is_file()
+    scored = run_colorize(
+        "evaluate", "--model", uri, "--photos", str(tmp_path / "in"), "--json",
+        runs_dir=runs_dir,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    means = json.loads(scored.stdout)["mean"]
+    for key in ("ab_auc", "ab_auc_rebalanced", "colorfulness_pred", "colorfulness_true"):
+        assert np.isfinite(means["model"][key]) and np.isfinite(means["gray"][key])
+    assert means["gray"]["colorfulness_pred"] < 0.05  # gray has no colour (rounding aside)
+    assert means["model"]["colorfulness_true"] == means["gray"]["colorfulness_true"] > 0
+
+
+def test_the_classification_model_answers_as_an_mlflow_model(losses_study, embedded_photos):
+    import base64
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    runs_dir, _ = losses_study
+    mlflow.set_tracking_uri(f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/losses@loss-classification")
+    buffer = io.BytesIO()
+    Image.fromarray(embedded_photos["skimage:coffee"]).resize((48, 32)).save(buffer, "PNG")
+    answer = model.predict(pd.DataFrame({"image": [base64.b64encode(buffer.getvalue()).decode()]}))
+    colour = Image.open(io.BytesIO(base64.b64decode(answer["image"][0])))
+    assert colour.size == (48, 32) and colour.mode == "RGB"
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext")
+def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tmp_path):
+    runs_dir, _ = losses_study
+    result = subprocess.run(
+        ["python", "-m", "experiments.report", "study=losses", f"runs_dir={runs_dir}",
+         f"reports_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "losses.pdf"), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "Regression or classification" in text
+    assert "classification" in text and "Colourful" in text and "Rebal. AuC" in text
+    verdict = next(
+        line for line in text.splitlines() if "colours more vividly than regression:" in line
+    )
+    assert any(w in verdict for w in ("reproduced", "not reproduced", "inconclusive"))
+    assert "Side by side: gray | regression (mse) | classification | truth" in text
+    table = text[text.index("Regression or classification") :].split("Colourful:")[0]
+    assert "Val. loss" not in table  # each head's loss is its own: never compared
