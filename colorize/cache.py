@@ -303,40 +303,47 @@ def load_dataset_cached(
             except CacheInvalid as reason:
                 log.warning("dataset cache %s is invalid (%s): rebuilding", entry, reason)
                 _remove(entry)
-        for stale in cache_dir.glob(f".tmp-{entry.name}-*"):  # a killed build's leftovers
-            shutil.rmtree(stale, ignore_errors=True)
-        temp = cache_dir / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
-        temp.mkdir()
-        try:
-            started = time.perf_counter()
-            built = build(
-                refs, spec.settings, lambda rows: NpySink(temp, rows, spec.image_size), temp,
-                spec.what,
-            )  # fmt: skip
-            meta = {
-                "cache_version": CACHE_VERSION,
-                "key": key,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "build_seconds": round(time.perf_counter() - started, 2),
-                "name": spec.name,
-                "image_size": spec.image_size,
-                "source": spec.source,
-                "settings": material["settings"],
-                "source_count": len(material["sources"]),
-                "arrays": built.arrays,
-                "manifest": built.manifest,
-                "skipped": built.skipped,
-                "upscaled": built.upscaled,
-            }
-            (temp / META_FILE).write_text(json.dumps(meta, indent=1))
-            _fsync_dir(temp)
-            temp.rename(entry)  # atomic: the entry is complete or absent
-            _fsync_dir(cache_dir)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
+        _build_entry(entry, spec, refs, key, material)
         meta, arrays = read_entry(entry, key, verify=False)  # just written and checksummed
         return result(meta, arrays, True)
+
+
+def _build_entry(entry: Path, spec: DatasetSpec, refs, key: str, material: dict) -> None:
+    """Convert the photos into a new cache entry, written aside and renamed into place, so the
+    entry is complete or absent (a killed build leaves a `.tmp-` folder, removed next time)."""
+    cache_dir = entry.parent
+    for stale in cache_dir.glob(f".tmp-{entry.name}-*"):  # a killed build's leftovers
+        shutil.rmtree(stale, ignore_errors=True)
+    temp = cache_dir / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    try:
+        started = time.perf_counter()
+        built = build(
+            refs, spec.settings, lambda rows: NpySink(temp, rows, spec.image_size), temp,
+            spec.what,
+        )  # fmt: skip
+        meta = {
+            "cache_version": CACHE_VERSION,
+            "key": key,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - started, 2),
+            "name": spec.name,
+            "image_size": spec.image_size,
+            "source": spec.source,
+            "settings": material["settings"],
+            "source_count": len(material["sources"]),
+            "arrays": built.arrays,
+            "manifest": built.manifest,
+            "skipped": built.skipped,
+            "upscaled": built.upscaled,
+        }
+        (temp / META_FILE).write_text(json.dumps(meta, indent=1))
+        _fsync_dir(temp)
+        temp.rename(entry)  # atomic: the entry is complete or absent
+        _fsync_dir(cache_dir)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:

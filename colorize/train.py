@@ -142,6 +142,30 @@ class TrainResult:
         return float(self.history["val_loss"][self.best_epoch - 1])
 
 
+def _continue_from(fitted: keras.Model, resume) -> tuple[int, dict]:
+    """Load a checkpoint's weights and optimizer state into `fitted`; returns (the epoch to
+    start from, the history so far): (0, {}) without one."""
+    if resume is None:
+        return 0, {}
+    fitted.set_weights(resume.model.get_weights())
+    fitted.optimizer.build(fitted.trainable_variables)
+    for variable, saved in zip(
+        fitted.optimizer.variables, resume.model.optimizer.variables, strict=True
+    ):
+        variable.assign(saved)
+    return resume.epochs_done, resume.history
+
+
+def _check_finite(history: dict[str, list[float]], settings: str) -> None:
+    """Raise TrainingDiverged where a training or validation loss is not finite."""
+    losses = history.get("loss", []) + history.get("val_loss", [])
+    if not losses or any(not math.isfinite(v) for v in losses):
+        raise TrainingDiverged(
+            f"loss became {'NaN' if any(math.isnan(v) for v in losses) else 'infinite'} "
+            f"({settings})"
+        )
+
+
 def train(
     model: keras.Model,
     data: LabData,
@@ -198,15 +222,7 @@ def train(
     )
     fitted.run_eagerly = run_eagerly
     resume = checkpoint.load(checkpoint_dir, checkpoint_tag) if checkpoint_dir else None
-    initial_epoch, prior = 0, {}
-    if resume is not None:
-        fitted.set_weights(resume.model.get_weights())
-        fitted.optimizer.build(fitted.trainable_variables)
-        for variable, saved in zip(
-            fitted.optimizer.variables, resume.model.optimizer.variables, strict=True
-        ):
-            variable.assign(saved)
-        initial_epoch, prior = resume.epochs_done, resume.history
+    initial_epoch, prior = _continue_from(fitted, resume)
     train_batches = LabBatches(
         data.train_l, data.train_target, batch_size, shuffle=True, seed=seed
     )
@@ -233,12 +249,7 @@ def train(
     history = {key: list(prior.get(key, [])) for key in prior}
     for key, values in fit.history.items():
         history.setdefault(key, []).extend(float(v) for v in values)
-    losses = history.get("loss", []) + history.get("val_loss", [])
-    if not losses or any(not math.isfinite(v) for v in losses):
-        raise TrainingDiverged(
-            f"loss became {'NaN' if any(math.isnan(v) for v in losses) else 'infinite'} "
-            f"(optimizer {optimizer}, learning rate {learning_rate:g})"
-        )
+    _check_finite(history, f"optimizer {optimizer}, learning rate {learning_rate:g}")
     epochs_run = len(history["val_loss"])
     best_epoch = int(np.argmin(history["val_loss"])) + 1
     return TrainResult(

@@ -73,15 +73,14 @@ def _state_cell(frame: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
-def settings_table(stored: StoredStudy) -> Table:
-    """Per combination of the study's settings (seeds averaged), best mean objective first
-    (finished trials where there are any, else the pruned ones up to their pruning); combinations without a finished or pruned trial are in `failure_table`."""
-    names = setting_names(stored)
-    shown_metrics = [m.name for m in shared_metrics(stored)]
+def _combinations(stored: StoredStudy, names: list[str]) -> list[tuple]:
+    """(settings, trials, finished or pruned ones, those shown, mean objective) per combination
+    of settings with a finished or pruned trial, best mean objective first (finished trials
+    where there are any, else the pruned ones up to their pruning)."""
     column, direction = objective(stored)
     sign = 1.0 if direction == "minimize" else -1.0
-    columns_in = [space_column(stored, name) for name in names]
     groups = []
+    columns_in = [space_column(stored, name) for name in names]
     for key, frame in stored.trials.groupby(columns_in, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         done = frame[frame["state"].isin(("COMPLETE", "PRUNED"))]
@@ -89,48 +88,63 @@ def settings_table(stored: StoredStudy) -> Table:
             finished = frame[frame["state"] == "COMPLETE"]
             shown = finished if len(finished) else done
             by = shown[column] if column in shown else shown["best_val_loss"]
-            order = pd.to_numeric(by, errors="coerce").mean()
-            groups.append((key, frame, done, shown, sign * float(order)))
-    groups.sort(key=lambda g: (math.isnan(g[4]), g[4], str(g[0])))
+            groups.append(
+                (key, frame, done, shown, float(pd.to_numeric(by, errors="coerce").mean()))
+            )
+    groups.sort(key=lambda g: (math.isnan(g[4]), sign * g[4], str(g[0])))
+    return groups
+
+
+def _combination_row(names, key, frame, done, shown, metric_names) -> tuple[list[str], dict]:
+    """A combination's display cells and CSV record."""
+    cells, record = metric_cells(shown, metric_names)
+    params = pd.to_numeric(done["num_params"], errors="coerce").dropna()
+    size = f"{params.iloc[0] / 1e6:.2f} M" if len(params) else "–"
+    settings = [display(n, v) for n, v in zip(names, key, strict=True)]
+    row = [*settings, str(len(frame)), size, *cells, cell(done, METRIC["epochs_run"]),
+           _state_cell(frame)]  # fmt: skip
+    return row, {
+        **dict(zip(names, key, strict=True)),
+        "trials": len(frame),
+        "complete": int((frame["state"] == "COMPLETE").sum()),
+        "pruned": int((frame["state"] == "PRUNED").sum()),
+        "failed": int((frame["state"] == "FAIL").sum()),
+        "num_params": float(params.iloc[0]) if len(params) else math.nan,
+        **record,
+        "epochs_run_mean": float(done["epochs_run"].mean()),
+        "fail_reason": "",
+    }
+
+
+def settings_table(stored: StoredStudy) -> Table:
+    """Per combination of the study's settings (seeds averaged), best mean objective first;
+    combinations without a finished or pruned trial are in `failure_table`."""
+    names = setting_names(stored)
+    metric_names = [m.name for m in shared_metrics(stored)]
+    groups = _combinations(stored, names)
     rows, records_ = [], []
     for key, frame, done, shown, _ in groups:
-        cells, record = metric_cells(shown, shown_metrics)
-        params = pd.to_numeric(done["num_params"], errors="coerce").dropna()
-        size = f"{params.iloc[0] / 1e6:.2f} M" if len(params) else "–"
-        settings = [display(n, v) for n, v in zip(names, key, strict=True)]
-        rows.append(
-            [*settings, str(len(frame)), size, *cells, cell(done, METRIC["epochs_run"]),
-             _state_cell(frame)]
-        )  # fmt: skip
-        records_.append(
-            {
-                **dict(zip(names, key, strict=True)),
-                "trials": len(frame),
-                "complete": int((frame["state"] == "COMPLETE").sum()),
-                "pruned": int((frame["state"] == "PRUNED").sum()),
-                "failed": int((frame["state"] == "FAIL").sum()),
-                "num_params": float(params.iloc[0]) if len(params) else math.nan,
-                **record,
-                "epochs_run_mean": float(done["epochs_run"].mean()),
-                "fail_reason": "",
-            }
-        )
+        row, record = _combination_row(names, key, frame, done, shown, metric_names)
+        rows.append(row)
+        records_.append(record)
     failed = failed_trials(stored)
     for _, trial in failed.iterrows():
         records_.append(
             {
-                **{name: trial[col] for name, col in zip(names, columns_in, strict=True)},
+                **{name: trial[space_column(stored, name)] for name in names},
                 "trials": 1, "complete": 0, "pruned": 0, "failed": 1,
                 "fail_reason": trial["fail_reason"],
             }
         )  # fmt: skip
     notes = []
     if groups:
-        best_key, _, _, shown, best_loss = groups[0]
+        best_key, _, _, _, best_value = groups[0]
+        metric = stored.params.get("metric", "val_loss")
+        spec = METRIC.get(metric)
+        value = spec.fmt(best_value * spec.scale) if spec else loss_text(best_value)
         best = ", ".join(f"{n} {label(v)}" for n, v in zip(names, best_key, strict=True))
         notes.append(
-            f"Lowest validation loss shown: {best} ({loss_text(best_loss)}); {len(groups)} "
-            "combination(s) trained"
+            f"Best mean {metric} shown: {best} ({value}); {len(groups)} combination(s) trained"
             + (
                 f", {len(failed)} trial(s) could not be built or trained (listed below)."
                 if len(failed)
@@ -141,7 +155,7 @@ def settings_table(stored: StoredStudy) -> Table:
     if note:
         notes.append(note)
     columns = [*(header(n) for n in names), "Trials", "Params"]
-    columns += [*(METRIC[n].header for n in shown_metrics), "Epochs run", "State"]
+    columns += [*(METRIC[n].header for n in metric_names), "Epochs run", "State"]
     return Table(
         name="",
         title=f"{stored.name}: each combination of settings (mean ± std over finished trials)",
