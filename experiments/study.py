@@ -30,11 +30,12 @@ from experiments.workers import is_secondary, start_workers, stop_workers
 log = logging.getLogger(__name__)
 
 
-def keep_only_model(models_dir: Path, keep: int | None, settled: set[int]) -> None:
-    """Delete saved models of settled trials other than `keep` (the best so far)."""
+def keep_only_model(models_dir: Path, keep: set[int], settled: set[int]) -> None:
+    """Delete saved models of settled trials other than those in `keep` (the best so far, or
+    the Pareto front so far)."""
     for path in models_dir.glob("trial-*.keras"):
         number = int(path.stem.split("-")[1])
-        if number != keep and number in settled:
+        if number not in keep and number in settled:
             path.unlink(missing_ok=True)
             path.with_suffix(".json").unlink(missing_ok=True)
 
@@ -151,12 +152,15 @@ def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
     models_dir = runner.models_dir
     bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
 
-    def on_trial_end(done: int, best, settled: set[int]) -> None:
+    def on_trial_end(done: int, leaders: list, settled: set[int]) -> None:
         bar.n = min(total, done)  # other workers' trials count too
         bar.refresh()
-        keep_only_model(models_dir, best[0] if best else None, settled)
-        if best is not None:
-            bar.set_postfix({"best": f"{best[1]:.4f}", "trial": best[0]})
+        keep_only_model(models_dir, {number for number, _ in leaders}, settled)
+        if len(leaders) == 1 and len(leaders[0][1]) == 1:
+            number, (value,) = leaders[0]
+            bar.set_postfix({"best": f"{value:.4f}", "trial": number})
+        elif leaders:  # several objectives: the front so far
+            bar.set_postfix({"pareto front": f"{len(leaders)} trial(s)"})
 
     try:
         outcome = engine.run(runner, total, on_trial_end)
@@ -184,8 +188,9 @@ def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, enviro
         "definition": spec.name,
         "profile": profile.name,
         "engine": cfg.engine,
-        "metric": spec.metric,
+        "metric": spec.metric,  # the first objective
         "direction": spec.direction,
+        "objectives": r.objectives_param([(o.metric, o.direction) for o in spec.objectives]),
         "sampler": spec.sampler,
         "pruner": spec.pruner,
         "storage": engine.location,
