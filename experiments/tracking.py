@@ -371,28 +371,32 @@ class Tracker:
                 self.set_tags(run.info.run_id, {tag: value})
 
     def model_version_of(self, registered: str, run_id: str) -> str | None:
-        """The newest version of registered model `registered` made from run `run_id`."""
+        """The newest version (as text) of registered model `registered` made from run
+        `run_id`."""
         versions = self.client.search_model_versions(
             f"name = '{registered}' and run_id = '{run_id}'"
         )
-        return max((v.version for v in versions), key=int, default=None)
+        return max((str(v.version) for v in versions), key=int, default=None)
 
     def latest_model_version(self, registered: str) -> str | None:
         """The version `models:/<registered>/latest` resolves to."""
         versions = self.client.search_model_versions(f"name = '{registered}'")
-        return max((v.version for v in versions), key=int, default=None)
+        return max((str(v.version) for v in versions), key=int, default=None)
 
     def copy_model_version(self, registered: str, version: str) -> str:
         """A new version of `registered` holding the same model as `version` (no re-upload);
         returns its number."""
         found = self.client.get_model_version(registered, version)
-        return self.client.create_model_version(
-            registered, found.source, run_id=found.run_id, model_id=found.model_id
-        ).version
+        return str(
+            self.client.create_model_version(
+                registered, found.source, run_id=found.run_id, model_id=found.model_id
+            ).version
+        )
 
     def model_aliases(self, registered: str) -> dict[str, str]:
-        """The aliases of registered model `registered`: alias -> version."""
-        return dict(self.client.get_registered_model(registered).aliases)
+        """The aliases of registered model `registered`: alias -> version (as text)."""
+        aliases = self.client.get_registered_model(registered).aliases
+        return {alias: str(version) for alias, version in aliases.items()}
 
     def set_model_aliases(
         self, registered: str, aliases: dict[str, str], drop: set[str] = frozenset()
