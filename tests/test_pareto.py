@@ -327,3 +327,30 @@ def test_front_aliases_move_with_the_front_and_the_champion_stays_the_latest(tmp
     assert (copied.run_id, copied.source) == (runs[1].run_id, f"{runs[1].artifact_uri}/model")
     assert aliases["pareto-2"] == "3"
     assert tracker.latest_model_version("moving") == "4"
+
+
+@pytest.mark.parametrize("sampler", [{"type": "nsga2", "seed": 0, "population_size": 4},
+                                     {"type": "tpe", "seed": 0, "n_startup_trials": 3}])  # fmt: skip
+def test_nsga2_and_tpe_search_the_pareto_space_for_two_objectives(sampler):
+    """The samplers a multi-objective study may name, over the pareto study's space (choices of
+    text and booleans, plain and log ranges), on a toy pair of objectives that pull apart."""
+    from dataclasses import replace
+
+    from experiments.engines.optuna_sampling import make_sampler, suggest
+    from experiments.study_spec import load_study
+
+    spec = replace(load_study("pareto"), sampler=sampler)
+    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec))
+
+    def objective(trial):
+        values = suggest(trial, spec)
+        assert set(values) == set(spec.space) and isinstance(values["batch_norm"], bool)
+        return values["learning_rate"], 1.0 / values["learning_rate"] + values["rebalance"]
+
+    study.optimize(objective, n_trials=12)
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 12
+    rates = [t.params["learning_rate"] for t in study.trials]
+    assert all(1e-4 <= r <= 1e-2 for r in rates)  # NSGA-II's children may repeat a parent's
+    assert sorted(t.number for t in study.best_trials) == sorted(
+        pareto_front({t.number: t.values for t in study.trials}, spec.directions)
+    )
