@@ -195,9 +195,21 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return color.rgb2lab(rgb.astype(np.float32, copy=False)).astype(np.float32)
 
 
+def lab2rgb_quietly(lab: np.ndarray) -> np.ndarray:
+    """scikit-image's `lab2rgb` without its warning on out-of-gamut values: a network's a/b
+    may well leave the gamut (a classification head, a high learning rate), and the warning
+    only says that they were clipped, as every caller here clips them."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Conversion from CIE-LAB", category=UserWarning)
+        return color.lab2rgb(lab)
+
+
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """Convert LAB to RGB float32 in [0, 1] (out-of-gamut values are clipped)."""
-    return np.clip(color.lab2rgb(np.asarray(lab, dtype=np.float64)), 0.0, 1.0).astype(np.float32)
+    rgb = lab2rgb_quietly(np.asarray(lab, dtype=np.float64))
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
 def lab_to_rgb_uint8(lab: np.ndarray) -> np.ndarray:

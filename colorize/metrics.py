@@ -24,6 +24,8 @@ import numpy as np
 from skimage import color
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from colorize.lab import lab2rgb_quietly
+
 AUC_MAX_THRESHOLD = 150
 
 
@@ -199,7 +201,7 @@ def photo_metrics(
 def colorization_metrics(true_lab: np.ndarray, pred_lab: np.ndarray) -> dict[str, float]:
     """Metrics averaged over photos; inputs are LAB float arrays (N, H, W, 3)."""
     rows = [
-        photo_metrics(np.clip(color.lab2rgb(t), 0, 1), np.clip(color.lab2rgb(p), 0, 1), t, p)
+        photo_metrics(np.clip(lab2rgb_quietly(t), 0, 1), np.clip(lab2rgb_quietly(p), 0, 1), t, p)
         for t, p in zip(true_lab, pred_lab, strict=True)
     ]
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}

@@ -98,6 +98,8 @@ def make_fingerprint(
         "study.pruner": spec.pruner,
         "study.space": {name: param.describe() for name, param in spec.space.items()},
     }
+    if spec.is_multi:  # absent for one objective, so studies stored before keep their hash
+        values["study.objectives"] = [[o.metric, o.direction] for o in spec.objectives]
     return Fingerprint(_plain(values))
 
 

@@ -1,6 +1,7 @@
-"""The end of a finished study: the trials table, the best trial against the runner-up, the best
-model logged and registered, the test photos colorized and (when they have colour) scored against
-gray, and the command that opens the UI."""
+"""The end of a finished study: the trials table, the best trial against the runner-up (or, with
+several objectives, the Pareto front: `experiments.pareto_finish`), the best model logged and
+registered, the test photos colorized and (when they have colour) scored against gray, and the
+command that opens the UI."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from experiments import records as r
 from experiments.config import RunConfig
 from experiments.errors import UsageError
 from experiments.model_aliases import CHAMPION, group_aliases
+from experiments.pareto_finish import publish_front
 from experiments.ranking import rank
 from experiments.redact import masked_url
 
@@ -62,8 +64,12 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
         print(table.to_string(index=False) if len(table) else "no trials")
     print(f"trials table: {csv_path}")
     if outcome.best is not None:
-        print(best_line(outcome.rows, spec))
-        model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
+        if spec.is_multi:  # the front's champion (best by the first objective) stands for it
+            registered = registered_name(name, cfg.engine)
+            model_path = publish_front(spec, tracker, outcome, models_dir, registered)
+        else:
+            print(best_line(outcome.rows, spec))
+            model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
         if model_path.exists():
             test_photos(cfg, name, tracker, model_path, outcome.best[0], dataset)
     print(f"browse the runs: {ui_command(cfg)}")

@@ -28,6 +28,9 @@ RESUMED_FROM_TAG = "resumed_from_epoch"
 TOTAL_TRIALS_TAG = "study.total_trials"  # the budget of the latest (re)start
 BEST_MODEL_TRIAL_TAG = "best_model.trial"
 BEST_MODEL_URI_TAG = "best_model.uri"
+PARETO_TAG = "pareto_optimal"  # "true" on each Pareto-optimal trial's run, "false" on the others
+PARETO_FRONT_TAG = "pareto.front"  # study run: the front's trial numbers, by the first objective
+PARETO_MODELS_TAG = "pareto.registered"  # study run: the front whose models are registered
 GIT_COMMIT_TAG = "git.commit"
 BACKEND_TAG = "keras.backend"
 VERSION_TAG_PREFIX = "version."
@@ -75,6 +78,16 @@ STARTS_ATTR = "starts"  # study attribute: how many times a worker joined (seeds
 # --- objectives ----------------------------------------------------------------------------------
 OBJECTIVES = {metric.name: metric for metric in METRICS if metric.objective}
 PER_EPOCH_OBJECTIVES = tuple(name for name, o in OBJECTIVES.items() if o.per_epoch)
+
+
+def objectives_param(pairs: list[tuple[str, str]]) -> str:
+    """A study's objectives as its run's `objectives` param: 'delta_e2000:minimize,...'."""
+    return ",".join(f"{metric}:{direction}" for metric, direction in pairs)
+
+
+def parse_objectives(text: str) -> list[tuple[str, str]]:
+    """The `objectives` param back to (metric, direction) pairs."""
+    return [tuple(part.split(":", 1)) for part in text.split(",") if ":" in part]
 
 
 def objective_column(metric: str) -> str:

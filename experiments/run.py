@@ -86,6 +86,8 @@ def help_text() -> str:
     for name in available_studies():
         spec = load_study(name)
         lines.append(f"  {name:<13} {spec.description[:86]}")
+        what = "objectives (Pareto front)" if spec.is_multi else "objective"
+        lines.append(f"  {'':<13} {what}: {spec.describe_objectives()}")
     lines += ["", "profiles (studies/profiles/<name>.yaml; default quick):"]
     for name in available_profiles():
         lines.append(f"  {name:<13} {load_profile(name)[0].description}")
@@ -142,9 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     if show_config:
         print(config_module.to_yaml(cfg), end="")
         print(f"# study {spec.name}: {spec.description}")
-        print(
-            f"# metric {spec.metric} ({spec.direction}); sampler {spec.sampler}; pruner {spec.pruner}"
-        )
+        if spec.is_multi:
+            print(f"# objectives {spec.describe_objectives()}: their Pareto front is searched")
+            print(f"# sampler {spec.sampler}; pruner {spec.pruner}")
+        else:
+            print(
+                f"# metric {spec.metric} ({spec.direction}); sampler {spec.sampler}; pruner "
+                f"{spec.pruner}"
+            )
         print(f"# space: { {k: p.choices or [p.low, p.high] for k, p in spec.space.items()} }")
         print(f"# trials: {spec.total_trials(profile, cfg.n_trials)}")
         from experiments.study import fingerprint_lines

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 
 def keep_only_model(models_dir: Path, keep: set[int], settled: set[int]) -> None:
-    """Delete saved models of settled trials other than those in `keep` (the best so far and
-    the best of each group the study compares, which the registry names)."""
+    """Delete saved models of settled trials other than those in `keep` (the best so far or
+    the Pareto front so far, and the best of each group the study compares, which the registry
+    names)."""
     for path in models_dir.glob("trial-*.keras"):
         number = int(path.stem.split("-")[1])
         if number not in keep and number in settled:
@@ -153,13 +154,18 @@ def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
     models_dir = runner.models_dir
     bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
 
-    def on_trial_end(done: int, best, settled: list[dict]) -> None:
+    def on_trial_end(done: int, leaders: list, settled: list[dict]) -> None:
         bar.n = min(total, done)  # other workers' trials count too
         bar.refresh()
-        keep = set(group_bests(settled, engine.spec).values()) | ({best[0]} if best else set())
+        keep = {number for number, _ in leaders}
+        if not engine.spec.is_multi:
+            keep |= set(group_bests(settled, engine.spec).values())
         keep_only_model(models_dir, keep, {row["number"] for row in settled})
-        if best is not None:
-            bar.set_postfix({"best": f"{best[1]:.4f}", "trial": best[0]})
+        if len(leaders) == 1 and len(leaders[0][1]) == 1:
+            number, (value,) = leaders[0]
+            bar.set_postfix({"best": f"{value:.4f}", "trial": number})
+        elif leaders:  # several objectives: the front so far
+            bar.set_postfix({"pareto front": f"{len(leaders)} trial(s)"})
 
     try:
         outcome = engine.run(runner, total, on_trial_end)
@@ -187,8 +193,9 @@ def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, enviro
         "definition": spec.name,
         "profile": profile.name,
         "engine": cfg.engine,
-        "metric": spec.metric,
+        "metric": spec.metric,  # the first objective
         "direction": spec.direction,
+        "objectives": r.objectives_param([(o.metric, o.direction) for o in spec.objectives]),
         "sampler": spec.sampler,
         "pruner": spec.pruner,
         "storage": engine.location,

@@ -2,6 +2,9 @@
 search space, read as data and checked whole when loaded, so a typo stops the run before the
 first trial.
 
+A study optimizes one metric (`metric:` and `direction:`) or several (`objectives:`, a list of
+`{metric, direction}`): Optuna then searches for the Pareto front, and no pruner can be used.
+
 A search-space entry is keyed by a config leaf name (`optimizer`, `kernel_size`, `epochs`, ...) and
 is either `{choices: [...]}` or a range `{low, high, log?, step?}`. Every choice, bound and fixed
 value is checked as the configuration would check it (type, allowed values, range).
@@ -15,6 +18,7 @@ from typing import Any
 
 from omegaconf.errors import OmegaConfBaseException
 
+from colorize.metrics import METRIC
 from experiments.config import (
     LEAF_TYPES,
     STUDIES_DIR,
@@ -33,13 +37,21 @@ STUDY_KEYS = {
     "description",
     "metric",
     "direction",
+    "objectives",
     "sampler",
     "pruner",
     "budget",
     "fixed",
     "space",
 }
-SAMPLERS = {"grid": {"seed"}, "random": {"seed"}, "tpe": {"seed", "n_startup_trials"}}
+SAMPLERS = {
+    "grid": {"seed"},
+    "random": {"seed"},
+    "tpe": {"seed", "n_startup_trials"},
+    "nsga2": {"seed", "population_size"},  # NSGA-II: multi-objective (one objective works too)
+}
+DIRECTIONS = ("minimize", "maximize")
+OBJECTIVE_KEYS = {"metric", "direction"}
 # Each pruner with the options it takes (Optuna's names); the Optuna engine builds it and
 # refuses values Optuna does not take.
 PRUNERS = {
@@ -76,8 +88,22 @@ class ParamSpec:
         return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
 
 
+@dataclass(frozen=True)
+class Objective:
+    """One metric a study optimizes, and which way."""
+
+    metric: str
+    direction: str
+
+    def describe(self) -> str:
+        return f"{self.metric} ({self.direction})"
+
+
 @dataclass
 class StudySpec:
+    """A study file, checked. `metric` and `direction` are its first objective; `objectives`
+    holds them all (one for most studies)."""
+
     name: str
     description: str
     metric: str
@@ -87,6 +113,28 @@ class StudySpec:
     n_trials: int | None
     fixed: dict[str, Any]
     space: dict[str, ParamSpec] = field(default_factory=dict)
+    objectives: list[Objective] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.objectives:
+            self.objectives = [Objective(self.metric, self.direction)]
+
+    @property
+    def is_multi(self) -> bool:
+        """Several objectives: the study searches for their Pareto front."""
+        return len(self.objectives) > 1
+
+    @property
+    def metrics(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def describe_objectives(self) -> str:
+        """'delta_e2000 (minimize), colorfulness_gap (minimize)'."""
+        return ", ".join(o.describe() for o in self.objectives)
 
     @property
     def is_grid(self) -> bool:
@@ -124,6 +172,9 @@ class StudySpec:
             if "n_startup_trials" in options and not self.is_grid:
                 scaled = max(1, round(options["n_startup_trials"] * profile.trial_scale))
                 options["n_startup_trials"] = min(scaled, max(1, total - 1))
+        if "population_size" in sampler:  # NSGA-II needs at least 2 a generation
+            scaled = max(2, round(sampler["population_size"] * profile.trial_scale))
+            sampler["population_size"] = min(scaled, max(2, total))
         if "n_warmup_steps" in pruner:
             pruner["n_warmup_steps"] = min(pruner["n_warmup_steps"], max(0, epochs - 2))
         return replace(self, space=space, sampler=sampler, pruner=pruner)
@@ -202,12 +253,20 @@ def _options(raw: Any, allowed: dict | tuple, what: str, origin: str, default: s
     return options
 
 
-def _search_options(raw: dict, metric: str, origin: str) -> tuple[dict, dict]:
+def _search_options(raw: dict, objectives: list[Objective], origin: str) -> tuple[dict, dict]:
     """The study file's sampler and pruner, with their options checked."""
     sampler = _options(raw.get("sampler"), SAMPLERS, "sampler", origin, "grid")
     sampler.setdefault("seed", 0)
     if sampler["type"] == "tpe":
         sampler.setdefault("n_startup_trials", 5)  # Optuna's default, written out to be scaled
+    if sampler["type"] == "nsga2":
+        sampler.setdefault("population_size", 50)  # Optuna's default, written out to be scaled
+        size = sampler["population_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise UsageError(
+                f"{origin}: sampler nsga2 population_size must be an integer of at least 2, "
+                f"not {size!r}"
+            )
     extra = set(sampler) - {"type"} - SAMPLERS[sampler["type"]]
     if extra:
         raise UsageError(
@@ -220,7 +279,12 @@ def _search_options(raw: dict, metric: str, origin: str) -> tuple[dict, dict]:
             f"{origin}: pruner {pruner['type']} has unknown option(s) {', '.join(sorted(extra))}"
             f"; allowed: {', '.join(sorted(PRUNERS[pruner['type']])) or 'none'}"
         )
-    if pruner["type"] != "none" and metric not in PER_EPOCH_OBJECTIVES:
+    if pruner["type"] != "none" and len(objectives) > 1:
+        raise UsageError(
+            f"{origin}: pruner {pruner['type']} not allowed with several objectives: Optuna "
+            "cannot prune a multi-objective study; use pruner: {type: none}"
+        )
+    if pruner["type"] != "none" and objectives[0].metric not in PER_EPOCH_OBJECTIVES:
         raise UsageError(
             f"{origin}: pruning needs a per-epoch metric ({', '.join(PER_EPOCH_OBJECTIVES)})"
         )
@@ -252,6 +316,55 @@ def _check_heads_share(metric: str, space: dict[str, ParamSpec], origin: str) ->
         )
 
 
+def _objective(metric: Any, direction: Any, where: str, origin: str) -> Objective:
+    """One objective checked: a metric a study may optimize, and a direction."""
+    if metric not in OBJECTIVES:
+        why = "is not an objective a study may optimize" if metric in METRIC else "not allowed"
+        raise UsageError(
+            f"{origin}: {where}metric {metric!r} {why}; allowed: {', '.join(OBJECTIVES)}"
+        )
+    direction = OBJECTIVES[metric].direction if direction is None else direction
+    if direction not in DIRECTIONS:
+        raise UsageError(
+            f"{origin}: {where}direction must be minimize or maximize, not {direction!r}"
+        )
+    return Objective(metric, direction)
+
+
+def _objectives(raw: dict, origin: str) -> list[Objective]:
+    """`metric:`/`direction:` (one objective) or `objectives:` (several), never both."""
+    if "objectives" not in raw:
+        return [_objective(raw.get("metric", "val_loss"), raw.get("direction"), "", origin)]
+    if "metric" in raw or "direction" in raw:
+        raise UsageError(
+            f"{origin}: objectives and metric/direction exclude each other; give objectives "
+            "(a list of {metric, direction}) or metric and direction"
+        )
+    entries = raw["objectives"]
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(
+            f"{origin}: objectives must be a non-empty list such as "
+            "[{metric: delta_e2000, direction: minimize}]"
+        )
+    objectives = []
+    for index, entry in enumerate(entries):
+        where = f"objectives[{index}]."
+        if not isinstance(entry, dict) or "metric" not in entry:
+            raise UsageError(f"{origin}: objectives[{index}] must be {{metric, direction}}")
+        extra = set(entry) - OBJECTIVE_KEYS
+        if extra:
+            raise UsageError(
+                f"{origin}: objectives[{index}] has unknown field(s) {', '.join(sorted(extra))}"
+                "; allowed: direction, metric"
+            )
+        objectives.append(_objective(entry["metric"], entry.get("direction"), where, origin))
+    metrics = [o.metric for o in objectives]
+    repeated = sorted({m for m in metrics if metrics.count(m) > 1})
+    if repeated:
+        raise UsageError(f"{origin}: objectives name {', '.join(repeated)} more than once")
+    return objectives
+
+
 def load_study(name: str) -> StudySpec:
     """Read and check `studies/<name>.yaml`; raises UsageError naming the file and the problem."""
     path, raw = load_named_yaml(STUDIES_DIR, name, "study")
@@ -262,27 +375,22 @@ def load_study(name: str) -> StudySpec:
             f"{origin}: unknown field(s) {', '.join(sorted(unknown))}; allowed: "
             f"{', '.join(sorted(STUDY_KEYS))}"
         )
-    metric = raw.get("metric", "val_loss")
-    if metric not in OBJECTIVES:
-        raise UsageError(
-            f"{origin}: metric {metric!r} not allowed; allowed: {', '.join(OBJECTIVES)}"
-        )
-    direction = raw.get("direction", OBJECTIVES[metric].direction)
-    if direction not in ("minimize", "maximize"):
-        raise UsageError(f"{origin}: direction must be minimize or maximize")
-    sampler, pruner = _search_options(raw, metric, origin)
+    objectives = _objectives(raw, origin)
+    sampler, pruner = _search_options(raw, objectives, origin)
     space = {key: _param(key, value, origin) for key, value in (raw.get("space") or {}).items()}
     if not space:
         raise UsageError(f"{origin}: the search space is empty")
-    _check_heads_share(metric, space, origin)
+    for objective in objectives:
+        _check_heads_share(objective.metric, space, origin)
     if sampler["type"] == "grid" and any(p.choices is None for p in space.values()):
         raise UsageError(f"{origin}: a grid sampler needs choices for every search-space key")
     budget = raw.get("budget") or {}
     return StudySpec(
         name=raw.get("name", name),
         description=" ".join(str(raw.get("description", "")).split()),
-        metric=metric,
-        direction=direction,
+        metric=objectives[0].metric,
+        direction=objectives[0].direction,
+        objectives=objectives,
         sampler=sampler,
         pruner=pruner,
         n_trials=budget.get("n_trials"),

@@ -384,6 +384,60 @@ class Tracker:
             self.end_trial_run(run_id, "FAIL", reason)
         return len(runs)
 
+    # --- a Pareto front: trial tags and registered model versions ---------------------------
+    def mark_trial_runs(self, tag: str, chosen: set[str]) -> None:
+        """Tag every finished trial run of this study and engine: "true" on the `chosen` run
+        ids, "false" on the others (a trial that left the front loses its mark)."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_TRIAL}' and tags.`{r.ENGINE_TAG}` = "
+                f"'{self.engine}' and attributes.status = 'FINISHED'"
+            ),
+            max_results=50_000,
+        )
+        for run in runs:
+            value = str(run.info.run_id in chosen).lower()
+            if run.data.tags.get(tag) != value:
+                self.set_tags(run.info.run_id, {tag: value})
+
+    def model_version_of(self, registered: str, run_id: str) -> str | None:
+        """The newest version (as text) of registered model `registered` made from run
+        `run_id`."""
+        versions = self.client.search_model_versions(
+            f"name = '{registered}' and run_id = '{run_id}'"
+        )
+        return max((str(v.version) for v in versions), key=int, default=None)
+
+    def latest_model_version(self, registered: str) -> str | None:
+        """The version `models:/<registered>/latest` resolves to."""
+        versions = self.client.search_model_versions(f"name = '{registered}'")
+        return max((str(v.version) for v in versions), key=int, default=None)
+
+    def copy_model_version(self, registered: str, version: str) -> str:
+        """A new version of `registered` holding the same model as `version` (no re-upload);
+        returns its number."""
+        found = self.client.get_model_version(registered, version)
+        return str(
+            self.client.create_model_version(
+                registered, found.source, run_id=found.run_id, model_id=found.model_id
+            ).version
+        )
+
+    def model_aliases(self, registered: str) -> dict[str, str]:
+        """The aliases of registered model `registered`: alias -> version (as text)."""
+        aliases = self.client.get_registered_model(registered).aliases
+        return {alias: str(version) for alias, version in aliases.items()}
+
+    def set_model_aliases(
+        self, registered: str, aliases: dict[str, str], drop: set[str] = frozenset()
+    ) -> None:
+        """Point each alias at its version, and remove the aliases in `drop`."""
+        for alias, version in aliases.items():
+            self.client.set_registered_model_alias(registered, alias, version)
+        for alias in drop:
+            self.client.delete_registered_model_alias(registered, alias)
+
 
 def _system_metrics_monitor():
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor

@@ -37,13 +37,15 @@ SAMPLE_PHOTOS = 4  # validation photos shown in each trial's sample grid
 
 @dataclass
 class TrialRecord:
-    """What a finished trial produced."""
+    """What a finished trial produced: `value` is its first objective's value, `values` every
+    objective's (one for most studies)."""
 
     value: float
     metrics: dict[str, float]
     run_id: str
     model_path: Path | None = None
     tags: dict[str, Any] = field(default_factory=dict)
+    values: tuple[float, ...] = ()
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -263,8 +265,8 @@ class TrialRunner:
             predicted=figures.to_uint8(lab.lab_to_rgb(predicted[shown])),
             truth=figures.to_uint8(lab.lab_to_rgb(truth[shown])),
         )
-        value = metrics[r.objective_column(self.spec.metric)]
+        values = tuple(float(metrics[r.objective_column(m)]) for m in self.spec.metrics)
         model_path = save_model(
             model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling
         )
-        return TrialRecord(float(value), metrics, run_id, model_path, tags)
+        return TrialRecord(values[0], metrics, run_id, model_path, tags, values)

@@ -131,3 +131,113 @@ def test_wrong_types_and_ranges_name_what_is_allowed(override, message):
     with pytest.raises(UsageError) as error:
         compose([override])
     assert message in str(error.value)
+
+
+PARETO_SPACE = "space:\n  optimizer: {choices: [adam, adamax]}\n"
+TWO_OBJECTIVES = (
+    "objectives:\n"
+    "  - {metric: delta_e2000, direction: minimize}\n"
+    "  - {metric: colorfulness_gap, direction: minimize}\n"
+)
+
+
+@pytest.fixture
+def study_file(tmp_path, monkeypatch):
+    """Write `studies/mine.yaml` (beside the project's studies) from its whole text."""
+    folder = tmp_path / "studies"
+    shutil.copytree(config.STUDIES_DIR, folder)
+    monkeypatch.setattr(config, "STUDIES_DIR", folder)
+    monkeypatch.setattr(space, "STUDIES_DIR", folder)
+
+    def write(text: str) -> None:
+        (folder / "mine.yaml").write_text("name: mine\n" + text + PARETO_SPACE)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "metric: val_loss\n" + TWO_OBJECTIVES,
+            "objectives and metric/direction exclude each other",
+        ),
+        (
+            "direction: minimize\n" + TWO_OBJECTIVES,
+            "objectives and metric/direction exclude each other",
+        ),
+        ("objectives: []\n", "objectives must be a non-empty list"),
+        ("objectives: delta_e2000\n", "objectives must be a non-empty list"),
+        ("objectives:\n  - delta_e2000\n", "objectives[0] must be {metric, direction}"),
+        (
+            "objectives:\n  - {metric: delta_e2000}\n  - {metric: deltae}\n",
+            "objectives[1].metric 'deltae' not allowed; allowed: val_accuracy, val_loss",
+        ),
+        (
+            "objectives:\n  - {metric: delta_e2000}\n  - {metric: colorfulness_pred}\n",
+            "objectives[1].metric 'colorfulness_pred' is not an objective a study may optimize",
+        ),
+        (
+            "objectives:\n  - {metric: delta_e2000, direction: lower}\n  - {metric: psnr}\n",
+            "objectives[0].direction must be minimize or maximize, not 'lower'",
+        ),
+        (
+            "objectives:\n  - {metric: psnr, goal: up}\n  - {metric: ssim}\n",
+            "objectives[0] has unknown field(s) goal",
+        ),
+        (
+            "objectives:\n  - {metric: psnr}\n  - {metric: psnr, direction: minimize}\n",
+            "objectives name psnr more than once",
+        ),
+        ("metric: epochs_run\n", "metric 'epochs_run' is not an objective a study may optimize"),
+        ("metric: val_loss\ndirection: down\n", "direction must be minimize or maximize"),
+        (
+            TWO_OBJECTIVES + "pruner: {type: median}\n",
+            "pruner median not allowed with several objectives: Optuna cannot prune a "
+            "multi-objective study",
+        ),
+        (
+            TWO_OBJECTIVES + "sampler: {type: nsga2, population_size: 1}\n",
+            "sampler nsga2 population_size must be an integer of at least 2",
+        ),
+        (
+            TWO_OBJECTIVES + "sampler: {type: nsga2, generations: 3}\n",
+            "sampler nsga2 has unknown option(s) generations",
+        ),
+    ],
+)
+def test_objectives_are_checked_with_one_line_naming_file_and_key(study_file, text, message):
+    study_file(text)
+    with pytest.raises(UsageError, match="study .*mine.yaml") as error:
+        load_study("mine")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_objectives_take_directions_from_the_registry_and_one_objective_is_a_metric(study_file):
+    study_file("objectives:\n  - {metric: psnr}\n  - {metric: delta_e2000}\n")
+    spec = load_study("mine")
+    assert spec.is_multi and spec.metrics == ["psnr", "delta_e2000"]
+    assert spec.directions == ["maximize", "minimize"]
+    assert (spec.metric, spec.direction) == ("psnr", "maximize")  # the first objective
+    study_file("objectives:\n  - {metric: psnr}\n")
+    one = load_study("mine")
+    assert not one.is_multi and (one.metric, one.direction) == ("psnr", "maximize")
+
+
+def test_the_pareto_study_searches_the_colour_settings_with_nsga2_at_every_profile():
+    spec = load_study("pareto")
+    assert spec.metrics == ["delta_e2000", "colorfulness_gap"]
+    assert spec.directions == ["minimize", "minimize"]
+    assert spec.sampler["type"] == "nsga2" and spec.pruner["type"] == "none"
+    assert spec.searched_keys == {
+        "trainer.loss", "trainer.rebalance", "trainer.temperature", "model.batch_norm",
+        "trainer.optimizer", "trainer.learning_rate",
+    }  # fmt: skip
+    assert spec.space["loss"].choices == ["mse", "classification"]
+    for name in ("smoke", "quick"):
+        cfg, profile = compose(["study=pareto", f"profile={name}"])
+        scaled = load_study("pareto").for_profile(profile, cfg.trainer.epochs)
+        total = scaled.total_trials(profile)
+        # several generations of NSGA-II within the budget, each of at least 2 trials
+        assert 2 <= scaled.sampler["population_size"] <= total // 2, (name, scaled.sampler)
+    assert total <= 20  # the quick profile: minutes on a CPU, not hours

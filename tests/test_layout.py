@@ -11,7 +11,7 @@ import pytest
 LAYERS = [
     ["experiments.run", "experiments.ui", "experiments.report"],
     ["experiments.study"],
-    ["experiments.finish", "experiments.model_aliases"],
+    ["experiments.finish", "experiments.model_aliases", "experiments.pareto_finish"],
     ["experiments.engines"],
     ["experiments.trial_runner"],
     [
@@ -32,6 +32,7 @@ LAYERS = [
         "experiments.liveness",
         "experiments.workers",
         "experiments.ranking",
+        "experiments.pareto",
         "experiments.errors",
         "experiments.telemetry",
         "experiments.redact",

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
     from experiments.fingerprint import Fingerprint
     from experiments.study_spec import StudySpec
 
-# Called after each trial ends: (trials done, best as (number, value) or None, settled numbers).
-# (trials settled, (best number, value) or None, the settled trials' rows)
-TrialEnd = Callable[[int, tuple[int, float] | None, list[dict]], None]
+from experiments.pareto import pareto_front
+from experiments.ranking import best_of
+
+# Called after each trial ends: (trials done, the leaders as (number, objective values): the best
+# trial, or the Pareto front of a study of several objectives; the settled trials' rows).
+TrialEnd = Callable[[int, list[tuple[int, tuple[float, ...]]], list[dict]], None]
 
 
 @dataclass
@@ -29,16 +32,20 @@ class Outcome:
 
     Attributes:
         rows: one dict per trial (number, state, value, params_*, ...).
-        best: (trial number, MLflow run id) of the best finished trial, or None.
+        best: (trial number, MLflow run id) of the best finished trial, or None; with several
+            objectives, the first of the Pareto front (the best by the first objective).
         still_running: one sentence per trial still running elsewhere (not finished: the study
             is not complete while this is non-empty).
         notes: what the engine wants the user to know (e.g. an exhausted search space).
+        front: with several objectives, (trial number, MLflow run id) of each Pareto-optimal
+            trial, by the first objective; empty for one objective.
     """
 
     rows: list[dict]
     best: tuple[int, str | None] | None
     still_running: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    front: list[tuple[int, str | None]] = field(default_factory=list)
 
 
 class Engine(ABC):
@@ -81,3 +88,27 @@ class Engine(ABC):
     @abstractmethod
     def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
         """Run trials until the study's total is reached (across restarts)."""
+
+
+def value_columns(metrics: list[str]) -> list[str]:
+    """The trials table's objective columns: `value` for one objective, else one
+    `values_<metric>` each (as Optuna's `trials_dataframe` names them)."""
+    return ["value"] if len(metrics) == 1 else [f"values_{metric}" for metric in metrics]
+
+
+def leaders_of(rows: list[dict], spec: StudySpec) -> list[dict]:
+    """The rows a study keeps: its best finished trial, or with several objectives every
+    Pareto-optimal one, by the first objective."""
+    if not spec.is_multi:
+        best = best_of(rows, spec.direction)
+        return [best] if best is not None else []
+    columns = value_columns(spec.metrics)
+    complete = {r["number"]: r for r in rows if r["state"] == "COMPLETE"}
+    points = {n: [row.get(c) for c in columns] for n, row in complete.items()}
+    return [complete[n] for n in pareto_front(points, spec.directions)]
+
+
+def leader_values(rows: list[dict], spec: StudySpec) -> list[tuple[int, tuple[float, ...]]]:
+    """`leaders_of` as (number, objective values) pairs, for `TrialEnd`."""
+    columns = value_columns(spec.metrics)
+    return [(r["number"], tuple(r[c] for c in columns)) for r in leaders_of(rows, spec)]

@@ -6,7 +6,8 @@ Samplers map to oracles: grid -> `ResumableGridOracle` (every grid point once, i
 keras-tuner's own GridSearch does not resume a half-finished grid), random -> RandomSearch,
 tpe -> BayesianOptimization. Keras Tuner prunes nothing: a study's pruner is not used (said at
 the start), and a `hyperband` pruner is refused, since Hyperband would hand trials epoch budgets
-and parent checkpoints that this harness does not take.
+and parent checkpoints that this harness does not take. A study of several objectives is refused
+too: Keras Tuner would optimize their sum, not their Pareto front.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ class KerasTunerEngine(Engine):
 
     def __init__(self, cfg, spec, study, runs_dir):
         super().__init__(cfg, spec, study, runs_dir)
+        if spec.is_multi:
+            raise UsageError(
+                f"engine=keras_tuner cannot run study {spec.name}: it has several objectives "
+                f"({', '.join(spec.metrics)}), which Keras Tuner would add into one instead of "
+                "searching their Pareto front; run it with engine=optuna"
+            )
         if spec.pruner["type"] == "hyperband":
             raise UsageError(
                 f"engine=keras_tuner cannot run study {spec.name}: its hyperband pruner would "
@@ -174,7 +181,8 @@ class KerasTunerEngine(Engine):
             rows = trial_rows(tuner.oracle)
             settled = [r for r in rows if r["state"] in ("COMPLETE", "FAIL")]
             best = best_of(rows, self.spec.direction)
-            on_trial_end(len(settled), (best["number"], best["value"]) if best else None, settled)
+            leaders = [(best["number"], (best["value"],))] if best else []
+            on_trial_end(len(settled), leaders, settled)
 
         tuner = StudyTuner(
             runner,

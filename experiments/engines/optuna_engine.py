@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from colorize.locks import exclusive
 from experiments import liveness, records
-from experiments.engines import Engine, Outcome, TrialEnd
+from experiments.engines import Engine, Outcome, TrialEnd, leader_values, leaders_of
 from experiments.engines.optuna_sampling import (
     RecordingSampler,
     make_pruner,
@@ -40,7 +40,6 @@ from experiments.engines.optuna_trials import (
     unseen_values,
 )
 from experiments.errors import StudyStopped, TrialFailed, UsageError, first_line
-from experiments.ranking import best_of
 from experiments.store_urls import (
     default_storage,
     has_heartbeats,
@@ -125,9 +124,9 @@ class OptunaEngine(Engine):
             storage=self.storage,
             load_if_exists=True,
             pruner=self.pruner,
-            direction=spec.direction,
+            directions=spec.directions,
         )
-        name_objectives(study, [spec.metric])
+        name_objectives(study, spec.metrics)
         study.set_user_attr(records.FINGERPRINT_ATTR, fingerprint.values)
         study.set_user_attr(records.ENVIRONMENT_ATTR, environment)
         # Each start of a study (and each extra local worker) samples with its own seed.
@@ -213,7 +212,7 @@ class OptunaEngine(Engine):
     def _objective(self, runner):
         spec = self.spec
 
-        def objective(trial: optuna.Trial) -> float:
+        def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
             if is_surplus(trial, spec):
                 trial.set_user_attr(records.SURPLUS_ATTR, True)
                 raise SurplusTrial("the grid was already complete")
@@ -249,9 +248,9 @@ class OptunaEngine(Engine):
                 raise
             for key, value in record.tags.items():
                 trial.set_user_attr(key, value)
-            return record.value
+            return record.values if spec.is_multi else record.value
 
-        def guarded(trial: optuna.Trial) -> float:
+        def guarded(trial: optuna.Trial) -> float | tuple[float, ...]:
             """An unexpected error outside the trial's own run (e.g. writing its attributes
             to a locked store) fails the trial, to be retried by the next run, too."""
             try:
@@ -294,9 +293,8 @@ class OptunaEngine(Engine):
                 records.DUPLICATE_ATTR
             ):
                 return
-            settled = rows_of(settled_trials(study))
-            best = best_of(settled, spec.direction)
-            on_trial_end(len(settled), (best["number"], best["value"]) if best else None, settled)
+            settled = rows_of(settled_trials(study), spec.metrics)
+            on_trial_end(len(settled), leader_values(settled, spec), settled)
 
         logging.getLogger("optuna").setLevel(logging.ERROR)
         duplicates, last_line = 0, 0.0
@@ -373,10 +371,9 @@ class OptunaEngine(Engine):
             and not t.user_attrs.get(records.SURPLUS_ATTR)
             and not t.user_attrs.get(records.DUPLICATE_ATTR)
         ]
-        rows = rows_of(shown)
-        best = best_of(rows, self.spec.direction)
-        best_ref = None
-        if best is not None:
-            trial = next(t for t in trials if t.number == best["number"])
-            best_ref = (best["number"], trial.user_attrs.get(records.RUN_ID_ATTR))
-        return Outcome(rows, best_ref, still_running, notes)
+        rows = rows_of(shown, self.spec.metrics)
+        run_ids = {t.number: t.user_attrs.get(records.RUN_ID_ATTR) for t in trials}
+        leaders = [(row["number"], run_ids[row["number"]]) for row in leaders_of(rows, self.spec)]
+        best = leaders[0] if leaders else None
+        front = leaders if self.spec.is_multi else []
+        return Outcome(rows, best, still_running, notes, front)

@@ -64,6 +64,11 @@ def make_sampler(spec: StudySpec, start: int = 0):
         # the queue; Optuna's GridSampler would look for grid ids queued trials never get (and
         # fails on a one-point grid). A trial asked for past the queue is a surplus, not run.
         return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=spec.sampler["population_size"]
+        )
+    # TPE handles several objectives too (Optuna's MOTPE)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.sampler["n_startup_trials"])
 
 

@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from experiments import records
+from experiments.engines import value_columns
 
 SETTLED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 DUPLICATE_LIMIT = 50  # repeats in a row after which the study stops (a safety net)
@@ -64,13 +65,19 @@ def is_duplicate(trial: optuna.Trial, params: dict) -> bool:
     return False
 
 
-def rows_of(trials: list[optuna.trial.FrozenTrial]) -> list[dict]:
-    """Trials as table rows."""
+def objective_values(trial: optuna.trial.FrozenTrial, metrics: list[str]) -> dict:
+    """A trial's objective columns (`experiments.engines.value_columns`), None where unset."""
+    values = trial.values or [None] * len(metrics)
+    return dict(zip(value_columns(metrics), values, strict=True))
+
+
+def rows_of(trials: list[optuna.trial.FrozenTrial], metrics: list[str]) -> list[dict]:
+    """Trials as table rows; `metrics`: the study's objectives."""
     return [
         {
             "number": t.number,
             "state": t.state.name,
-            "value": t.value,
+            **objective_values(t, metrics),
             **{f"params_{k}": v for k, v in t.params.items()},
             "best_epoch": t.user_attrs.get(records.BEST_EPOCH_TAG),
             "early_stopped": t.user_attrs.get(records.EARLY_STOPPED_TAG),

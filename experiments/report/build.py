@@ -43,6 +43,9 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
         return None, ""
     scores = json.loads(path.read_text())
     shown = [key for key in EVALUATE_METRICS if key in scores["mean"]["model"]]
+    best = "best model"
+    if stored.is_multi:  # no single best: the champion of the front stands for the study
+        best = f"champion (the Pareto-optimal trial best by {stored.objectives[0][0]})"
     rows, records = [], []
     for item in [*scores["photos"], {"photo": "mean", **scores["mean"], "beats_gray": None}]:
         model, gray = item["model"], item["gray"]
@@ -55,7 +58,7 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
         )  # fmt: skip
     table = Table(
         name="gray",
-        title=f"Against gray: the best model on {scores.get('source', 'the test photos')}",
+        title=f"Against gray: the {best} on {scores.get('source', 'the test photos')}",
         columns=[
             "Photo",
             *(METRIC[k].label + (" model / gray" if i == 0 else "") for i, k in enumerate(shown)),
@@ -64,7 +67,7 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
         rows=rows,
         frame=pd.DataFrame(records),
         notes=[
-            "Each photo colorized from its L by the study's best model (trial "
+            f"Each photo colorized from its L by the study's {best} (trial "
             f"{scores.get('trial', '?')}), beside gray: its L with a = b = 0. A photo beats "
             "gray when its mean CIEDE2000 is lower.",
             f"Verdict: {scores['summary']}.",
@@ -85,22 +88,35 @@ def _group_bests(stored: StoredStudy, grouping) -> list[tuple[str, pd.Series]]:
     return found
 
 
-def _samples(stored: StoredStudy, grouping, scratch: Path) -> list[tuple[str, Path | None]]:
-    """(caption, samples.png) of the best trial of each group, best groups first."""
+def _best_per_group(stored: StoredStudy, grouping) -> list[tuple[str, str]]:
+    """(caption, run id) of the best trial of each group, best groups first."""
     metric = stored.params.get("metric", "val_loss")
     column, spec = r.objective_column(metric), METRIC.get(metric)
     found = []
     for name, trial in _group_bests(stored, grouping)[:MAX_SAMPLE_GROUPS]:
-        folder = scratch / f"trial-{int(trial['number'])}"
-        path = download_artifact(stored, trial["run_id"], r.SAMPLES_ARTIFACT, folder)
         value = trial.get(column)
         shown = spec.fmt(value * spec.scale) if spec and pd.notna(value) else "–"
         caption = (
             f"{name}: trial {int(trial['number'])}\n{spec.label if spec else metric} {shown}, "
             f"val. acc. {100 * trial['best_val_accuracy']:.2f}%"
         )
-        found.append((caption, path))
+        found.append((caption, trial["run_id"]))
     return found
+
+
+def _samples(
+    stored: StoredStudy, comparison, grouping, scratch: Path
+) -> tuple[str, list[tuple[str, Path | None]]]:
+    """The sample-strip page's title and (caption, samples.png) of each trial it shows: the
+    comparison's own choice, else the best trial of each group."""
+    if hasattr(comparison, "samples"):
+        title, picks = comparison.samples(stored)
+    else:
+        title, picks = f"Best trial per {grouping.title}", _best_per_group(stored, grouping)
+    return title, [
+        (caption, download_artifact(stored, run_id, r.SAMPLES_ARTIFACT, scratch / f"samples-{i}"))
+        for i, (caption, run_id) in enumerate(picks)
+    ]
 
 
 def side_by_side(stored: StoredStudy, grouping, scratch: Path) -> Path | None:
@@ -159,6 +175,9 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
     for table in [*tables, *([gray] if gray else [])]:
         pdf.add_page()
         pdf.add_table(table)
+    if hasattr(comparison, "figures_of"):
+        for figure_title, subtitle, png in comparison.figures_of(stored, scratch):
+            pdf.figure(figure_title, subtitle, png)
     curves = figures.curves(
         scratch / "curves.png", stored.histories, list(stored.trials["number"]), grouping
     )
@@ -170,13 +189,14 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
     )
     optuna_notes = []
     if stored.optuna_study is not None:
-        objective = f"objective: {stored.params.get('metric', '?')}"
+        first = stored.objectives[0][0]
+        objective = f"first objective: {first}" if stored.is_multi else f"objective: {first}"
         drawn, optuna_notes = figures.optuna_figures(scratch, stored.optuna_study, objective)
         for index, (figure_title, subtitle, png) in enumerate(drawn):
             pdf.figure(figure_title, subtitle, png, " ".join(optuna_notes) if index == 0 else "")
         if drawn:
             optuna_notes = []
-    strip = side_by_side(stored, grouping, scratch)
+    strip = None if hasattr(comparison, "samples") else side_by_side(stored, grouping, scratch)
     if strip is not None:
         names = " | ".join(name for name, _ in _group_bests(stored, grouping)[:MAX_STRIP_GROUPS])
         pdf.figure(
@@ -184,10 +204,10 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
             f"the same validation photos colorized by the best trial of each {grouping.title}",
             strip,
         )
-    samples = _samples(stored, grouping, scratch)
+    samples_title, samples = _samples(stored, comparison, grouping, scratch)
     for start in range(0, len(samples), SAMPLES_PER_PAGE):
         pdf.images_row(
-            f"Best trial per {grouping.title}",
+            samples_title,
             "the same validation photos for each: gray input | predicted (ours) | truth",
             samples[start : start + SAMPLES_PER_PAGE],
         )

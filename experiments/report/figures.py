@@ -1,5 +1,5 @@
 """The report's figures, drawn with matplotlib into PNG files that the PDF lays out: learning
-curves per trial, and Optuna's optimization history and parameter importances."""
+curves per trial, a Pareto front, and Optuna's optimization history and parameter importances."""
 
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def optuna_figures(
 ) -> tuple[list[tuple[str, str, Path]], list[str]]:
     """Optuna's optimization history and, where at least two parameters vary over enough
     finished trials, its parameter importances: (title, subtitle, PNG) each, and notes on
-    what was left out and why."""
+    what was left out and why. With several objectives the history shows the first (named in
+    `objective`) and the importances every objective."""
     import optuna
     from optuna.visualization import matplotlib as optuna_plots
 
@@ -88,11 +89,16 @@ def optuna_figures(
     if not complete:
         return [], ["Optuna figures left out: the Optuna study has no finished trial."]
     varying = _varying_params(study)
+    several = len(study.directions) > 1
+    first = {"target": lambda t: t.values[0], "target_name": objective} if several else {}
     plots = [
         (
             "Optuna: optimization history",
-            "the objective of each finished trial in trial order, and the best so far",
-            lambda: optuna_plots.plot_optimization_history(study),
+            "the first objective of each finished trial in trial order (several objectives "
+            "have no single best so far)"
+            if several
+            else "the objective of each finished trial in trial order, and the best so far",
+            lambda: optuna_plots.plot_optimization_history(study, **first),
         )
     ]
     notes = []
@@ -101,7 +107,8 @@ def optuna_figures(
         plots.append(
             (
                 "Optuna: parameter importances",
-                f"fANOVA importance of {', '.join(varying)} for the objective, over "
+                f"fANOVA importance of {', '.join(varying)} for "
+                f"{'each objective' if several else 'the objective'}, over "
                 f"{len(complete)} finished trials",
                 lambda: optuna_plots.plot_param_importances(study, evaluator=evaluator),
             )
@@ -130,3 +137,36 @@ def optuna_figures(
             axis.xaxis.get_major_locator().set_params(integer=True)
         drawn.append((title, subtitle, _save(figure, folder / f"optuna-{index}.png")))
     return drawn, notes
+
+
+def pareto_plot(
+    path: Path,
+    points: dict[int, tuple[float, float]],
+    front: Sequence[int],
+    axes: tuple[str, str],
+) -> Path:
+    """Every finished trial on two objectives (gray), the Pareto-optimal ones highlighted,
+    joined in the front's order and labelled with their rank and trial number."""
+    figure, axis = plt.subplots(figsize=SIZE)
+    others = [n for n in points if n not in set(front)]
+    if others:
+        axis.scatter(
+            [points[n][0] for n in others],
+            [points[n][1] for n in others],
+            s=28, color="0.6", label="dominated", zorder=2,
+        )  # fmt: skip
+    xs, ys = [points[n][0] for n in front], [points[n][1] for n in front]
+    axis.plot(xs, ys, "-", color="tab:red", lw=1.5, zorder=3)
+    axis.scatter(
+        xs, ys, s=60, color="tab:red", edgecolor="black", label="Pareto-optimal", zorder=4
+    )
+    for rank, (number, x, y) in enumerate(zip(front, xs, ys, strict=True), start=1):
+        axis.annotate(
+            f"pareto-{rank} (trial {number})", (x, y), xytext=(6, 6),
+            textcoords="offset points", fontsize=8,
+        )  # fmt: skip
+    axis.set(xlabel=axes[0], ylabel=axes[1])
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return _save(figure, path)

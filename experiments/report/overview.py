@@ -134,8 +134,9 @@ def overview_items(stored: StoredStudy, about: str) -> list[tuple[str, str]]:
         (
             "Engine",
             f"{stored.engine}: sampler {_engine_part(params.get('sampler', '?'))}, pruner "
-            f"{_engine_part(params.get('pruner', '?'))}; objective {params.get('metric', '?')} "
-            f"({params.get('direction', '?')})",
+            f"{_engine_part(params.get('pruner', '?'))}; "
+            + ("objectives (Pareto front) " if stored.is_multi else "objective ")
+            + ", ".join(f"{metric} ({direction})" for metric, direction in stored.objectives),
         ),
         ("Search space", ", ".join(stored.space)),
         ("Fixed settings", fixed_settings(stored)),

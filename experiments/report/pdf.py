@@ -16,6 +16,8 @@ FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT = "DejaVu"
 MARGIN = 10  # mm
 WIDE_SHARE = 3.0  # a long-text column gets up to this times an even share of the width
+CHAR_MM = 0.21  # mm a DejaVu Sans character takes per point of font size, on average
+BOLD = 1.2  # how much wider the bold headings are
 
 
 class ReportPdf(FPDF):
@@ -73,6 +75,16 @@ class ReportPdf(FPDF):
             min(length, even * (WIDE_SHARE if c in table.wide else 1.6)) + 2
             for c, length in enumerate(lengths)
         ]
+        # No column narrower than its longest word: a long text beside a short label would
+        # otherwise squeeze the label into broken syllables ("Profil e").
+        chars = self.epw / (size * CHAR_MM)  # characters a line holds at this size
+        words = [
+            max([BOLD * len(w) for w in table.columns[c].split()]
+                + [len(w) for row in table.rows for w in str(row[c]).split()], default=1)
+            for c in range(columns)
+        ]  # fmt: skip
+        total = sum(widths)
+        widths = [max(w * chars / total, word + 2) for w, word in zip(widths, words, strict=True)]
         aligns = ["LEFT" if c in table.wide else "CENTER" for c in range(columns)]
         with self.table(
             col_widths=widths,

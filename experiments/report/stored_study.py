@@ -91,6 +91,20 @@ class StoredStudy:
         return self.parent["tags"]
 
     @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, direction) of each objective the study optimized (one for most studies;
+        a study run before objectives had a param has its metric and direction)."""
+        stored = r.parse_objectives(self.params.get("objectives", ""))
+        return stored or [
+            (self.params.get("metric", "val_loss"), self.params.get("direction", "minimize"))
+        ]
+
+    @property
+    def is_multi(self) -> bool:
+        """Several objectives: the study searched their Pareto front."""
+        return len(self.objectives) > 1
+
+    @property
     def definition(self) -> str:
         """The study YAML it ran (its name, unless it was stored under `name=`)."""
         return self.tags.get(r.DEFINITION_TAG) or self.params.get("definition") or self.name

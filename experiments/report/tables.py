@@ -158,6 +158,8 @@ def space_column(stored: StoredStudy, name: str) -> str:
 def label(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float):  # a sampled value (learning rate, ...): 4 digits say it
+        return f"{value:.4g}"
     return str(value)
 
 

@@ -5,17 +5,28 @@ on the paper's findings and how its figures group trials:
 - `epochs`: the paper's second result (budgets 100/500/600/1000);
 - `architecture`: kernel size x padding x strides, with infeasible combinations;
 - `losses`: regression against classification (the heads) over seeds;
+- `pareto`: a study of several objectives: its Pareto front (plot, table, sample strips);
 - `generic`: any other search space.
 
-A study's kind follows from what it searches (seeds aside). To add a comparison, write a module
-with `tables`, `verdicts` and `grouping`, and register it in `KINDS`.
+A study's kind follows from its objectives (several: `pareto`), else from what it searches (seeds
+aside). To add a comparison, write a module with `tables`, `verdicts` and `grouping`, and register
+it in `KINDS`. A module may also define `figures_of(stored, folder)` (its own figure pages:
+[(title, subtitle, PNG)]) and `samples(stored)` (the sample-strip page: its title and
+[(caption, run id)]), which replace the best trial per group.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from experiments.report.comparisons import architecture, epochs, generic, losses, optimizers
+from experiments.report.comparisons import (
+    architecture,
+    epochs,
+    generic,
+    losses,
+    optimizers,
+    pareto,
+)
 from experiments.report.stored_study import StoredStudy
 
 KINDS: dict[str, ModuleType] = {
@@ -23,6 +34,7 @@ KINDS: dict[str, ModuleType] = {
     "epochs": epochs,
     "architecture": architecture,
     "losses": losses,
+    "pareto": pareto,
     "generic": generic,
 }
 ARCHITECTURE_SPACE = {"kernel_size", "padding", "strides"}
@@ -34,6 +46,8 @@ def setting_names(stored: StoredStudy) -> list[str]:
 
 
 def kind_of(stored: StoredStudy) -> str:
+    if stored.is_multi:
+        return "pareto"
     names = setting_names(stored)
     if names == ["optimizer"]:
         return "optimizers"

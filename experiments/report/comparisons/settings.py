@@ -31,7 +31,8 @@ def setting_names(stored: StoredStudy) -> list[str]:
 
 
 def objective(stored: StoredStudy) -> tuple[str, str]:
-    """(the trials column of the study's objective, its direction)."""
+    """(the trials column of the study's objective, its direction); with several objectives,
+    the first (the `pareto` comparison ranks by the front instead)."""
     metric = stored.params.get("metric", "val_loss")
     return records.objective_column(metric), stored.params.get("direction", "minimize")
 
