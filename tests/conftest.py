@@ -19,6 +19,16 @@ from PIL import Image  # noqa: E402
 SMOKE_SIZE = 32
 
 
+@pytest.fixture(autouse=True)
+def _fresh_artifact_locations():
+    """MLflow keeps each run's artifact location per run id for the whole process; tests copy
+    stores (`copy_stores`), so one run id can live in two stores here: forget them each test."""
+    from mlflow.tracking._tracking_service import utils
+
+    utils._artifact_repos_cache.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def smoke_data():
     from colorize.datasets import DatasetSpec, load_dataset

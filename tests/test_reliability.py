@@ -176,19 +176,40 @@ def test_a_trial_of_another_host_is_waited_for_with_a_countdown_then_retried(tmp
         if t.number == number
     )
     rerun = start_args(args)
-    stop_beating = time.monotonic() + 25  # alive while the rerun runs its own trial, then lost
+    lines: list[str] = []
+    waiting = threading.Event()
+    kept_while_alive: list[bool] = []
+
+    def read() -> None:
+        for line in rerun.stdout:
+            lines.append(line)
+            if "waiting: trial" in line:
+                waiting.set()
 
     def beat() -> None:
-        while rerun.poll() is None and time.monotonic() < stop_beating:
+        """Alive until the rerun waits for it and for longer than its grace (3 beats of 2 s),
+        then lost: however long the rerun's own trials take on a busy machine."""
+        lost_at = None
+        while rerun.poll() is None:
+            if waiting.is_set() and lost_at is None:
+                lost_at = time.monotonic() + 10
+            if lost_at is not None and time.monotonic() > lost_at:
+                state = storage.get_trial(trial_id).state.name
+                kept_while_alive.append(state == "RUNNING")
+                return
             storage.record_heartbeat(trial_id)
             time.sleep(0.5)
 
-    beater = threading.Thread(target=beat, daemon=True)
-    beater.start()
-    out, _ = rerun.communicate(timeout=300)
-    beater.join()
+    threads = [threading.Thread(target=f, daemon=True) for f in (read, beat)]
+    for thread in threads:
+        thread.start()
+    rerun.wait(timeout=300)
+    for thread in threads:
+        thread.join(timeout=30)
+    out = "".join(lines)
     assert rerun.returncode == 0, out[-3000:]
     assert f"waiting: trial {number} runs in process 4242 on host elsewhere" in out
+    assert kept_while_alive == [True], out[-3000:]  # not retried while its heartbeat went on
     assert "retried in" in out  # its countdown
     trials = load_trials(tmp_path, "optimizers")
     assert not [t for t in trials if t.state.name == "RUNNING"]
