@@ -168,7 +168,7 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
     pdf.heading("The paper's findings")
     pdf.paragraphs(paper.summary_lines())
     if verdicts:
-        pdf.heading("Verdicts on the paper's findings")
+        pdf.heading(getattr(comparison, "VERDICTS_HEADING", "Verdicts on the paper's findings"))
         pdf.paragraphs(verdicts)
     pdf.heading("Reading this report")
     pdf.paragraphs(READING)

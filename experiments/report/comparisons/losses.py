@@ -31,6 +31,7 @@ from experiments.report.verdicts import Grouping, Verdict, word_of
 
 REGRESSION, CLASSIFICATION = "mse", "classification"
 NAMES = {REGRESSION: "regression (mse)", CLASSIFICATION: "classification"}
+VERDICTS_HEADING = "Verdicts on regression or classification (Zhang, Isola & Efros 2016)"
 
 
 def _by_loss(stored) -> dict[str, pd.DataFrame]:
