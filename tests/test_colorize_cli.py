@@ -117,7 +117,8 @@ def test_evaluate_scores_the_model_and_gray_photo_by_photo(tmp_path, model_path,
     assert scores["skipped_grayscale"] == ["gray.png"]
     for row in scores["photos"]:
         assert set(row["model"]) == set(row["gray"]) == {
-            "psnr", "ssim", "delta_e2000", "colorfulness_pred", "ab_auc"
+            "psnr", "ssim", "delta_e2000", "colorfulness_pred", "colorfulness_true", "ab_auc",
+            "ab_auc_rebalanced",
         }  # fmt: skip
         assert row["gray"]["colorfulness_pred"] < 0.5  # gray has no colour
         assert row["beats_gray"] == (row["model"]["delta_e2000"] < row["gray"]["delta_e2000"])
