@@ -95,7 +95,9 @@ def open_optuna_storage(url: str, heartbeat: int | None = None, retry=None):
                 "grace_period": 3 * heartbeat,
                 "heartbeat_stale_trial_callback": retry,
             }
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
+        from experiments.heartbeats import LivenessStorage
+
+        return LivenessStorage(url, engine_kwargs=engine_kwargs, **options)
     except UsageError:
         raise
     except Exception as error:  # bad URL, unreachable server, missing driver, damaged journal

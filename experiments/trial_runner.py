@@ -157,6 +157,10 @@ class TrialRunner:
             self.tracker.end_trial_run(run_id, "FAIL", reason)
             checkpoint.remove(checkpoint_dir)
             raise TrialFailed(reason) from None
+        except TrialFailed as error:  # reclaimed by another worker: its retry is queued
+            self.tracker.set_tags(run_id, seconds())
+            self.tracker.end_trial_run(run_id, "FAIL", str(error))
+            raise
         except KeyboardInterrupt:
             # Stopped on purpose (Ctrl-C, SIGTERM): the checkpoint stays for the retry.
             self.tracker.end_trial_run(run_id, "FAIL", "interrupted", status="KILLED")

@@ -30,6 +30,7 @@ LAYERS = [
         "experiments.store_urls",
         "experiments.provenance",
         "experiments.liveness",
+        "experiments.heartbeats",
         "experiments.workers",
         "experiments.ranking",
         "experiments.errors",

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from colorize.locks import exclusive
 from experiments import liveness, records
 from experiments.engines import Engine, Outcome, TrialEnd
+from experiments.engines.optuna_reclaim import Reclaims
 from experiments.engines.optuna_sampling import (
     RecordingSampler,
     make_pruner,
@@ -190,7 +191,9 @@ class OptunaEngine(Engine):
         for trial in trials.values():  # runs ended otherwise than their trials (a kill between)
             run_id = trial.user_attrs.get(records.RUN_ID_ATTR)
             if run_id and trial.state != TrialState.RUNNING:
-                why = f"its worker stopped during trial {trial.number}"
+                why = trial.user_attrs.get(records.FAIL_REASON_ATTR) or (
+                    f"its worker stopped during trial {trial.number}"
+                )
                 tracker.settle_trial_run(run_id, trial.state.name, why)
         for run_id, number in tracker.open_trial_runs().items():  # runs no trial recorded
             trial = trials.get(number)
@@ -224,7 +227,7 @@ class OptunaEngine(Engine):
             if not spec.is_grid and is_duplicate(trial, params):
                 trial.set_user_attr(records.DUPLICATE_ATTR, True)
                 raise DuplicateTrial("these values were already run")
-            callbacks = []
+            callbacks = [self.reclaims.watch(trial)]
             if spec.pruner["type"] != "none":
                 from optuna_integration import KerasPruningCallback
 
@@ -237,6 +240,7 @@ class OptunaEngine(Engine):
                     on_run_started=lambda run_id: trial.set_user_attr(records.RUN_ID_ATTR, run_id),
                     on_pruned=optuna.TrialPruned,
                 )
+                self.reclaims.check(trial, record.run_id)
             except (TrialFailed, StudyStopped) as error:
                 retry = isinstance(error, StudyStopped) or error.retry
                 with contextlib.suppress(Exception):  # where the store failed, recover() sees it
@@ -286,6 +290,7 @@ class OptunaEngine(Engine):
 
     def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
         study, spec = self.study_obj, self.spec
+        self.reclaims = Reclaims(runner.tracker)
         objective = self._objective(runner)
         notes: list[str] = []
 
@@ -302,11 +307,12 @@ class OptunaEngine(Engine):
         duplicates, last_line = 0, 0.0
         while True:
             waiting = self._reclaim()
+            self.reclaims.settle(study)  # runs of trials reclaimed here or elsewhere
             if self._remaining(total) > 0:
                 before = len(study.get_trials(deepcopy=False))
-                study.optimize(
+                self.reclaims.optimize(
+                    study,
                     objective,
-                    n_trials=1,
                     catch=(TrialFailed, SurplusTrial, DuplicateTrial),
                     callbacks=[after],
                 )
