@@ -28,6 +28,7 @@ LAYERS = [
         "experiments.overrides",
         "experiments.records",
         "experiments.store_urls",
+        "experiments.store_locks",
         "experiments.provenance",
         "experiments.liveness",
         "experiments.heartbeats",

@@ -10,7 +10,6 @@ only when every trial has ended, or says which are still running where.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import time
 import warnings
@@ -22,6 +21,7 @@ from optuna.trial import TrialState
 from colorize.locks import exclusive
 from experiments import liveness, records
 from experiments.engines import Engine, Outcome, TrialEnd
+from experiments.engines.optuna_grid import enqueue_grid
 from experiments.engines.optuna_reclaim import Reclaims
 from experiments.engines.optuna_sampling import (
     RecordingSampler,
@@ -42,6 +42,7 @@ from experiments.engines.optuna_trials import (
 )
 from experiments.errors import StudyStopped, TrialFailed, UsageError, first_line
 from experiments.ranking import best_of
+from experiments.store_locks import store_lock
 from experiments.store_urls import (
     default_storage,
     has_heartbeats,
@@ -96,7 +97,8 @@ class OptunaEngine(Engine):
             raise UsageError(f"study {spec.name}: pruner {spec.pruner}: {error}") from None
         self.url = cfg.storage or default_storage(runs_dir)
         self.retry = RetryOnce(sqlite_path(self.url))
-        self.storage = open_optuna_storage(self.url, cfg.heartbeat, self.retry)
+        with store_lock(self.url, "optuna-store"):  # a new store's tables, made once
+            self.storage = open_optuna_storage(self.url, cfg.heartbeat, self.retry)
         self.heartbeats = has_heartbeats(self.storage)
         self.grace = 3 * cfg.heartbeat
         self.study_obj: optuna.Study | None = None
@@ -137,11 +139,11 @@ class OptunaEngine(Engine):
         if worker == 0:
             study.set_user_attr(records.STARTS_ATTR, start + 1)
         study.sampler = RecordingSampler(make_sampler(spec, start=start * 64 + worker))
-        if spec.is_grid and not study.user_attrs.get("grid_enqueued"):
-            study.set_user_attr("grid_enqueued", True)
-            names = list(spec.grid())
-            for values in itertools.product(*spec.grid().values()):
-                study.enqueue_trial(dict(zip(names, values, strict=True)), skip_if_exists=True)
+        if spec.is_grid:
+            lock = store_lock(
+                self.url, f"{self.study}.grid", getattr(self.storage, "engine", None)
+            )
+            enqueue_grid(study, spec.grid(), lock)
         self.study_obj = study
 
     # --- recovery --------------------------------------------------------------------------
