@@ -108,3 +108,36 @@ def test_a_locked_store_fails_the_trial_the_study_goes_on_and_the_rerun_retries_
     assert "database is locked" in failed_run["tags.trial.fail_reason"]
 
     finishes_every_grid_point(tmp_path)
+
+
+def test_a_damaged_checkpoint_is_started_over_with_a_warning_and_the_study_finishes(tmp_path):
+    """`kill -9` of a study right after its first trial's first checkpoint, then that
+    checkpoint's model file damaged (bits flipped in its middle, as bad storage does): the
+    rerun warns that it starts the trial over, never shows a traceback, and finishes."""
+    from tests.test_reliability import ARGS as THREE_EPOCHS
+    from tests.test_reliability import checkpointed, kill_group, start, wait_for_line, wait_until
+
+    first = start(tmp_path)
+    wait_for_line(first, "trial-000 adamax seed=0 started")
+    wait_until(lambda: checkpointed(tmp_path, 1))
+    kill_group(first)
+    (model_file,) = (tmp_path / "checkpoints").rglob("model-*.keras")
+    data = bytearray(model_file.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(255 - b for b in data[middle : middle + 4096])
+    model_file.write_bytes(bytes(data))
+
+    result = run_cli(*THREE_EPOCHS, f"runs_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "ignoring unreadable checkpoint" in result.stderr
+    assert "the fit starts over" in result.stderr
+    trials = load_trials(tmp_path, "optimizers")
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["optimizer"] for t in complete) == OPTIMIZERS
+    nothing_running(tmp_path)
+    retried = next(t for t in complete if t.system_attrs.get("failed_trial") == 0)
+    run = MlflowClient().get_run(retried.user_attrs["mlflow_run_id"])
+    assert "resumed_from_epoch" not in run.data.tags  # started over, not from the damaged one
+    steps = sorted(m.step for m in MlflowClient().get_metric_history(run.info.run_id, "val_loss"))
+    assert steps == [1, 2, 3]
