@@ -141,3 +141,59 @@ def test_a_damaged_checkpoint_is_started_over_with_a_warning_and_the_study_finis
     assert "resumed_from_epoch" not in run.data.tags  # started over, not from the damaged one
     steps = sorted(m.step for m in MlflowClient().get_metric_history(run.info.run_id, "val_loss"))
     assert steps == [1, 2, 3]
+
+
+def test_an_mlflow_server_stopped_mid_study_stops_it_in_one_line_and_the_rerun_finishes(
+    tmp_path,
+):
+    """The study's MLflow server stops while its first trial runs: the command ends in one
+    line naming it (exit 1, no traceback), with no trial left RUNNING in Optuna. With the
+    server back, the same command closes what was left open, retries the trial and finishes:
+    nothing is left RUNNING in Optuna or in MLflow."""
+    from tests.servers import free_port, mlflow_server
+    from tests.test_reliability import ARGS as THREE_EPOCHS
+    from tests.test_reliability import wait_for_line
+
+    backend, artifacts = f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts"
+    artifacts.mkdir()
+    port = free_port()
+    runs_dir = tmp_path / "runs"
+    args = [*THREE_EPOCHS, f"runs_dir={runs_dir}", f"tracking_uri=http://127.0.0.1:{port}"]
+    stderr_file = tmp_path / "stderr.txt"
+    with mlflow_server(backend, artifacts, port=port), open(stderr_file, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "experiments.run", *args], stdout=subprocess.PIPE,
+            stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        seen = wait_for_line(process, "trial 0 epoch 1/3")
+    started = time.monotonic()
+    out = "".join(seen) + process.stdout.read()
+    assert process.wait(timeout=300) == 1, out[-3000:]
+    assert time.monotonic() - started < 120  # not minutes of MLflow's retries
+    err = stderr_file.read_text()
+    assert "Traceback" not in err + out
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err[-3000:]
+    assert "the study stopped: trial 0" in errors[0] and f":{port} is unreachable" in errors[0]
+    trials = load_trials(runs_dir, "optimizers")
+    assert [t.state.name for t in trials if t.state.name != "WAITING"] == ["FAIL"]
+    assert trials[0].user_attrs["retry"] is True
+
+    with mlflow_server(backend, artifacts, port=port) as url:
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        client = MlflowClient(url)
+        experiment = client.get_experiment_by_name("optimizers")
+        runs = client.search_runs([experiment.experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}
+    trial_runs = [r for r in runs if r.data.tags["colorize.role"] == "trial"]
+    failed = [r for r in trial_runs if r.data.tags["colorize.trial"] == "0"]
+    assert [r.info.status for r in failed] == ["FAILED"]  # closed by the rerun
+    finished = [r for r in trial_runs if r.info.status == "FINISHED"]
+    assert sorted(r.data.params["optimizer"] for r in finished) == OPTIMIZERS
+    (parent,) = [r for r in runs if r.data.tags["colorize.role"] == "study"]
+    assert parent.info.status == "FINISHED"
+    trials = load_trials(runs_dir, "optimizers")
+    assert not [t.number for t in trials if t.state.name == "RUNNING"]
+    complete = sorted(t.params["optimizer"] for t in trials if t.state.name == "COMPLETE")
+    assert complete == OPTIMIZERS
