@@ -28,10 +28,7 @@ log = logging.getLogger(__name__)
 
 def stale_reason(worker: dict | None, grace: int | None) -> str:
     """Why a trial of another host is failed: its worker went silent."""
-    return (
-        f"its heartbeat stopped: {liveness.describe(worker)} sent none for {grace or '?'} s "
-        "(reclaimed by another worker)"
-    )
+    return f"its heartbeat stopped: {liveness.describe(worker)} sent none for {grace or '?'} s"
 
 
 class LivenessStorage(RDBStorage):

@@ -116,7 +116,6 @@ CONNECT_TIMEOUT = 5  # seconds a server is given to answer before it is said unr
 CONNECT_TIMEOUT_ARGS = {  # how each database driver is told
     "postgresql": {"connect_timeout": CONNECT_TIMEOUT},
     "mysql": {"connect_timeout": CONNECT_TIMEOUT},
-    "mssql": {"timeout": CONNECT_TIMEOUT},
 }
 
 

@@ -26,13 +26,7 @@ from experiments import records as r
 from experiments.config import setting_names
 from experiments.errors import UsageError
 from experiments.redact import connectable
-from experiments.store_urls import (
-    check_reachable,
-    check_sqlite,
-    default_storage,
-    default_tracking_uri,
-    sqlite_path,
-)
+from experiments.store_urls import check_sqlite, default_storage, default_tracking_uri, sqlite_path
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
@@ -137,6 +131,8 @@ def resolve_tracking_uri(runs_dir: str, tracking_uri: str | None) -> str:
         if path is not None and not path.is_file():
             raise UsageError(f"tracking_uri {tracking_uri}: no MLflow store at {path}")
         check_sqlite(tracking_uri, "MLflow store")
+        from experiments.store_urls import check_reachable
+
         check_reachable(tracking_uri, "tracking_uri")  # a server: at once, not after retries
         return tracking_uri
     folder = Path(runs_dir).expanduser()
