@@ -84,7 +84,10 @@ def colorize_command(args: argparse.Namespace) -> int:
     except FolderError as error:
         raise CommandError(str(error)) from None
     model, l_scaling = _load(args.model, args.l_scaling)
-    result = colorize_folder(model, targets, args.input, l_scaling)
+    try:
+        result = colorize_folder(model, targets, args.input, l_scaling)
+    except OSError as error:  # e.g. a full disk: what was written stays
+        raise CommandError(f"cannot write the results into {args.output}: {error}") from None
     if not result.written:
         raise CommandError(f"input folder {args.input} holds no readable image")
     print(f"colorized {result.written} photo(s) into {args.output}", end="")
@@ -116,6 +119,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_pixel_limit() -> None:
+    from colorize.images import pixel_limit
+
+    try:
+        pixel_limit()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     evaluating = bool(argv) and argv[0] == "evaluate"
@@ -126,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from colorize.backend import BackendUnavailable, import_keras_quietly
 
     try:
+        _check_pixel_limit()
         import_keras_quietly()  # an unusable backend is reported before any photo is read
         return (evaluate_command if evaluating else colorize_command)(args)
     except (BackendUnavailable, CommandError) as error:

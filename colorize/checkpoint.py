@@ -9,8 +9,8 @@ so far, which files belong to it, and the caller's tag, e.g. a study's fingerpri
 `state.json` is the one commit point: a new checkpoint's files are written beside the previous
 ones, synced, and only then does a rename of `state.json` switch to them. A fit killed while
 saving, or a full disk, leaves the previous checkpoint whole and in use; a failed save is a
-warning, not the end of the fit. A checkpoint whose tag differs from the one asked for, or that
-cannot be read, is ignored, never trusted.
+warning, not the end of the fit. A checkpoint whose tag differs from the one asked for is
+ignored, never trusted; one that cannot be read is removed, and the fit starts over.
 """
 
 from __future__ import annotations
@@ -126,27 +126,58 @@ def _remove_unreferenced(directory: Path) -> None:
                 path.unlink()
 
 
+def _read_state(directory: Path) -> dict:
+    """`state.json`, checked for the fields a resumed fit reads.
+
+    Raises:
+        ValueError: it is not a checkpoint's state (cut short, written over, other fields).
+    """
+    state = json.loads((directory / STATE).read_text())
+    if not isinstance(state, dict):
+        raise ValueError(f"{STATE} holds no checkpoint state")
+    history, stopper = state.get("history"), state.get("stopper")
+    files = state.setdefault("files", LEGACY_FILES)
+    if not (
+        isinstance(state.get("epochs_done"), int)
+        and isinstance(history, dict)
+        and all(isinstance(values, list) for values in history.values())
+        and isinstance(stopper, dict)
+        and {"best", "wait", "best_epoch"} <= set(stopper)
+        and isinstance(files, dict)
+        and isinstance(files.get("model"), str)
+    ):
+        raise ValueError(f"{STATE} lacks the fields of a checkpoint")
+    return state
+
+
 def load(directory: Path | None, tag: str | None = None) -> Checkpoint | None:
     """The checkpoint in `directory`, or None when there is none, it cannot be read, or (with
-    `tag`) it was saved under another tag."""
+    `tag`) it was saved under another tag. One that cannot be read (a damaged file: cut short,
+    bits flipped, written over) is removed, with a warning: the fit starts over."""
     if directory is None or not (directory / STATE).exists():
         return None
     try:
-        state = json.loads((directory / STATE).read_text())
+        state = _read_state(directory)
         if tag is not None and state.get("tag") != tag:
             log.warning("ignoring checkpoint %s: saved under other settings", directory)
             return None
-        files = state.get("files", LEGACY_FILES)
+        files = state["files"]
         model = keras.saving.load_model(directory / files["model"], safe_mode=True, compile=True)
         best_weights = None
         if files.get("best") and state.get("has_best_weights", True):
-            with np.load(directory / files["best"]) as saved:
+            with np.load(directory / files["best"], allow_pickle=False) as saved:
                 best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         return Checkpoint(
-            model, int(state["epochs_done"]), state["history"], state["stopper"], best_weights
+            model, state["epochs_done"], state["history"], state["stopper"], best_weights
         )
-    except (OSError, ValueError, KeyError) as error:
-        log.warning("ignoring unreadable checkpoint %s: %s", directory, error)
+    except Exception as error:  # zip, HDF5, JSON and Keras each fail in their own way
+        log.warning(
+            "ignoring unreadable checkpoint %s (%s: %s); the fit starts over",
+            directory,
+            type(error).__name__,
+            str(error).splitlines()[0][:300] if str(error) else "",
+        )
+        remove(directory)
         return None
 
 

@@ -5,6 +5,7 @@ photos both use it."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,12 +32,28 @@ class ColorizedFolder:
     photos: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
 
+def unwritable(folder: Path) -> str:
+    """Why files cannot be written under `folder` (made, with its parents, where missing), or
+    "" where they can; judged without writing anything."""
+    existing = Path(folder).expanduser().absolute()
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        return f"{existing} is on a read-only file system"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    return ""
+
+
 def plan_outputs(source: Path, output: Path) -> dict[Path, Path]:
     """Each image under `source` with the file it is written to under `output`.
 
     Raises:
         FolderError: an unusable input folder, one with no image, an output folder that is
-            (inside) the input folder, or two inputs that would write one output (a.jpg, a.png).
+            (inside) the input folder or cannot be written, or two inputs that would write one
+            output (a.jpg, a.png).
     """
     from colorize.predict import output_name
 
@@ -52,6 +69,9 @@ def plan_outputs(source: Path, output: Path) -> dict[Path, Path]:
             f"--output {output} is inside --input {source}: outputs would overwrite inputs or "
             "be read as inputs next time; choose a folder outside it"
         )
+    problem = unwritable(output)
+    if problem:
+        raise FolderError(f"--output {output} cannot be written: {problem}")
     targets: dict[Path, Path] = {}
     for file in files:
         target = output / output_name(file, source)

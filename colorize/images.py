@@ -7,6 +7,7 @@ reduced size and bounds every image's longer side, so one huge photo cannot exha
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -20,7 +21,10 @@ MAX_SIDE = 4096  # longer side kept when reading; larger photos are downscaled o
 # Photos over this many pixels, as they would be decoded, are refused before decoding. A JPEG is
 # decoded at a reduced scale (a 12000x9000 photo as 3000x2250), so only what is really decoded
 # counts; a 20000x20000 PNG, which would be decoded whole (1.2 GB), is refused.
+# `COLORIZE_MAX_MEGAPIXELS` sets another limit (e.g. 400 on a machine with memory to spare).
 MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "COLORIZE_MAX_MEGAPIXELS"
+MIN_SIDE = 3  # a narrower photo has no neighbourhood to colorize or score (SSIM) from
 # Pillow's own guard refuses at opening, before any scale is known: lifted above ours.
 Image.MAX_IMAGE_PIXELS = 4 * 89_478_485
 
@@ -64,8 +68,27 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def pixel_limit() -> int:
+    """The most pixels a photo may decode to: `COLORIZE_MAX_MEGAPIXELS` million, else
+    `MAX_PIXELS`.
+
+    Raises:
+        ValueError: the variable is set to something other than a positive number.
+    """
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        megapixels = float(text)
+    except ValueError:
+        megapixels = 0.0
+    if not megapixels > 0:
+        raise ValueError(f"{MAX_PIXELS_ENV}={text} must be a positive number of megapixels")
+    return int(megapixels * 1e6)
+
+
 def read_rgb(
-    path: Path | BinaryIO, max_side: int = MAX_SIDE, name: str = "", max_pixels: int = MAX_PIXELS
+    path: Path | BinaryIO, max_side: int = MAX_SIDE, name: str = "", max_pixels: int | None = None
 ) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3), EXIF-rotated, longer side at most `max_side`.
 
@@ -73,8 +96,10 @@ def read_rgb(
 
     Raises:
         UnreadableImage: the file is not a decodable image (corrupt, truncated, not an image),
-            or would decode to more than `max_pixels` pixels (said before decoding it).
+            would decode to more than `max_pixels` pixels (default `pixel_limit()`), or has a
+            side under `MIN_SIDE` pixels (both said before decoding it).
     """
+    max_pixels = max_pixels or pixel_limit()
     try:
         with warnings.catch_warnings():
             # Pillow's own guard warns from 89 MP: ours, below, decides on what is decoded
@@ -84,8 +109,13 @@ def read_rgb(
                 width, height = image.size
                 if width * height > max_pixels:
                     raise UnreadableImage(
-                        f"{name or path}: {width}x{height} is {width * height / 1e6:.0f} "
-                        f"megapixels, over the limit of {max_pixels / 1e6:.0f}: not decoded"
+                        f"{name or path}: {width}x{height} is {width * height / 1e6:.3g} "
+                        f"megapixels, over the limit of {max_pixels / 1e6:.3g}: not decoded"
+                    )
+                if min(width, height) < MIN_SIDE:
+                    raise UnreadableImage(
+                        f"{name or path}: {width}x{height} is too small to colorize (at least "
+                        f"{MIN_SIDE} pixels a side)"
                     )
                 image.load()
                 if max(image.size) > max_side:

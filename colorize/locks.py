@@ -22,3 +22,20 @@ def exclusive(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def hold(lock_path: Path):
+    """Take an exclusive lock on `lock_path` without waiting, for as long as the returned open
+    file is kept (the process's end frees it, however it ends); None when another process
+    holds it. Where `fcntl` is missing, nothing is locked and a handle is still returned."""
+    handle = open(lock_path, "a+")  # noqa: SIM115  (kept open: it is the lock)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle

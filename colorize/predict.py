@@ -92,15 +92,44 @@ def load_model(reference: str | Path) -> tuple[keras.Model, dict]:
         path = found[0]
     if path.suffix != ".keras":
         raise ModelNotFound(f"not a .keras model file: {path}")
+    settings = read_settings(settings_path(path))
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError) as error:
-        raise ModelNotFound(f"cannot load model {path}: {str(error).splitlines()[0]}") from error
-    sidecar = settings_path(path)
-    settings = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    except Exception as error:  # cut short, bits flipped, not a model: zip, HDF5, Keras errors
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise ModelNotFound(f"cannot load model {path}: {first[:300]}") from error
+    return model, settings
+
+
+def read_settings(sidecar: Path) -> dict:
+    """The settings saved beside a model (defaults where there is no file, as before it was
+    written).
+
+    Raises:
+        ModelNotFound: the file is damaged or holds settings this code does not know.
+    """
+    from colorize.choices import L_SCALINGS, LOSSES
+
+    if not sidecar.exists():
+        settings = {}
+    else:
+        try:
+            settings = json.loads(sidecar.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ModelNotFound(
+                f"the settings beside the model, {sidecar}, cannot be read ({error})"
+            ) from None
+        if not isinstance(settings, dict):
+            raise ModelNotFound(f"the settings beside the model, {sidecar}, are not an object")
     settings.setdefault("l_scaling", "unit")
     settings.setdefault("loss", DEFAULT_LOSS)  # saved before heads existed: the paper's
-    return model, settings
+    for key, allowed in (("l_scaling", L_SCALINGS), ("loss", LOSSES)):
+        if settings[key] not in allowed:
+            raise ModelNotFound(
+                f"the settings beside the model, {sidecar}, hold {key}={settings[key]!r}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+    return settings
 
 
 def predict_ab(

@@ -33,6 +33,7 @@ from colorize.heads.classification import DEFAULT_REBALANCE
 from colorize.heads.regression import compact_target_mse, label_accuracy
 
 __all__ = [  # the paper's loss and accuracy live with their head; importable from here as before
+    "EpochCheck",
     "TrainResult",
     "TrainingDiverged",
     "compact_input_model",
@@ -117,6 +118,18 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(
                 keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )
+
+
+class EpochCheck(keras.callbacks.Callback):
+    """Calls `check()` at the end of each epoch: an exception it raises ends the fit (e.g. a
+    trial another worker has taken back)."""
+
+    def __init__(self, check):
+        super().__init__()
+        self.check = check
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.check()
 
 
 @dataclass

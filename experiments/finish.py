@@ -136,7 +136,7 @@ def _alias(
         model_path = models_dir / f"trial-{number:03d}.keras"
         if not (run_id and model_path.exists()):
             return ""
-        tracker.register_model(run_id, model_path, registered)
+        tracker.register_model(run_id, model_path, registered, latest=latest)
         version = tracker.model_version(registered, run_id)
     tracker.set_model_alias(registered, alias, version)
     return "new" if registered_now else "kept"

@@ -8,6 +8,8 @@ only be judged by its heartbeat.
 The host id joins the host name with the machine id, the boot id and the pid namespace, so two
 containers of one image (same name and machine id, separate pid namespaces) are not taken for
 one host, and a process id from before a reboot is never checked against a new process.
+`COLORIZE_HOST_NAME` replaces the host name, in the id too: processes given different names
+judge each other as other hosts do, by heartbeat (machines that share one name, and tests).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 
 WORKER_ATTR = "worker"  # Optuna trial system attribute: {"host", "hostname", "pid", "started"}
+HOST_NAME_ENV = "COLORIZE_HOST_NAME"  # this host's name, where the system's would mislead
 
 
 class Liveness(Enum):
@@ -41,10 +44,15 @@ def _pid_namespace() -> str:
         return ""
 
 
+def host_name() -> str:
+    """This host's name: `COLORIZE_HOST_NAME`, else the system's."""
+    return os.environ.get(HOST_NAME_ENV) or socket.gethostname()
+
+
 def host_id() -> str:
     """This host (container, boot) as `<hostname>/<hash>`: equal only where pids are comparable."""
     parts = [
-        socket.gethostname(),
+        host_name(),
         _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"),
         _read("/proc/sys/kernel/random/boot_id"),
         _pid_namespace(),
@@ -67,7 +75,7 @@ def this_worker() -> dict[str, object]:
     pid = os.getpid()
     return {
         "host": host_id(),
-        "hostname": socket.gethostname(),
+        "hostname": host_name(),
         "pid": pid,
         "started": process_start(pid),
     }

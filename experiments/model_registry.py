@@ -38,9 +38,9 @@ def model_requirements() -> list[str]:
     return list(pinned.values())
 
 
-def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
+def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str | None:
     """Log the `.keras` model at `model_path` (with its settings file) as the MLflow model of
-    run `run_id`, registered under `registered_name`; returns the model URI."""
+    run `run_id`, registered under `registered_name`; returns its registered version."""
     import mlflow
     from mlflow.models import Model, ModelSignature
     from mlflow.types.schema import ColSpec, Schema
@@ -70,7 +70,8 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str:
             registered_model_name=registered_name,
             pip_requirements=model_requirements(),
         )
-    return info.model_uri
+    version = getattr(info, "registered_model_version", None)
+    return None if version is None else str(version)
 
 
 def download_keras_model(uri: str) -> Path:

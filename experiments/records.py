@@ -36,6 +36,7 @@ BACKEND_TAG = "keras.backend"
 VERSION_TAG_PREFIX = "version."
 HOST_TAG_PREFIX = "host."
 PARENT_RUN_TAG = "mlflow.parentRunId"
+WORKER_TAG = "colorize.worker"  # a trial run's worker as JSON: host, hostname, pid, started
 
 ROLE_STUDY, ROLE_TRIAL = "study", "trial"
 DATASET_DIGEST_CHARS = 36  # what MLflow's dataset digest column holds

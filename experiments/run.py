@@ -130,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     show_config = "--cfg" in args
     args = [a for a in args if a != "--cfg"]
     try:
+        from colorize.images import pixel_limit
         from experiments.study_spec import load_study
+
+        try:
+            pixel_limit()  # COLORIZE_MAX_MEGAPIXELS, checked before any photo is read
+        except ValueError as error:
+            raise UsageError(str(error)) from None
 
         def study_info(name: str):
             spec = load_study(name)
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             return USAGE_EXIT
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    for noisy in ("mlflow", "alembic"):
+    for noisy in ("mlflow", "alembic", "urllib3"):  # urllib3: each retry of a server gone
         logging.getLogger(noisy).setLevel(logging.ERROR)
     # a store error's traceback: the trial it failed, or the study it stopped, says it in a line
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
@@ -187,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         reason = str(error) if isinstance(error, StudyStopped) else first_line(error)
         print(
-            f"error: the study stopped: {reason}; its runs were closed: once that is fixed, "
-            "rerun the same command to retry and finish the study",
+            f"error: the study stopped: {reason}; once that is fixed, rerun the same command: "
+            "it closes any run left open, retries the failed trial and finishes the study",
             file=sys.stderr,
         )
         return STOPPED_EXIT

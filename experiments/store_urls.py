@@ -9,6 +9,7 @@ there, and the study says so instead of guessing.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def open_optuna_storage(url: str, heartbeat: int | None = None, retry=None):
                 "grace_period": 3 * heartbeat,
                 "heartbeat_stale_trial_callback": retry,
             }
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
+        from experiments.heartbeats import LivenessStorage
+
+        return LivenessStorage(url, engine_kwargs=engine_kwargs, **options)
     except UsageError:
         raise
     except Exception as error:  # bad URL, unreachable server, missing driver, damaged journal
@@ -107,3 +110,60 @@ def has_heartbeats(storage) -> bool:
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
     return is_heartbeat_enabled(storage)
+
+
+CONNECT_TIMEOUT = 5  # seconds a server is given to answer before it is said unreachable
+CONNECT_TIMEOUT_ARGS = {  # how each database driver is told
+    "postgresql": {"connect_timeout": CONNECT_TIMEOUT},
+    "mysql": {"connect_timeout": CONNECT_TIMEOUT},
+}
+
+
+def check_reachable(url: str, what: str) -> None:
+    """Refuse a store on a server that does not answer (an MLflow server's health page, or a
+    database server) at once: MLflow would retry for minutes first. Local files pass.
+
+    Raises:
+        UsageError: `what` (e.g. "tracking_uri") at `url` is unreachable, names a database
+            driver that is not installed, or refuses the login.
+    """
+    from experiments.redact import mask_secrets, masked_url
+
+    def refuse(error: BaseException) -> UsageError:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        cause = re.search(r"\[Errno -?\d+\][^\"')]*", first)  # under layers of wrapping
+        shown = cause.group(0).strip() if cause else first
+        return UsageError(f"{what} {masked_url(url)} is unreachable: {mask_secrets(shown)[:300]}")
+
+    if url.startswith(("http://", "https://")):
+        import requests
+
+        try:
+            response = requests.get(url.rstrip("/") + "/health", timeout=CONNECT_TIMEOUT)
+            response.raise_for_status()
+        except requests.RequestException as error:
+            raise refuse(error) from None
+        return
+    if "://" not in url or url.startswith(("sqlite:", "file:")):
+        return
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:  # not a database URL: MLflow judges it
+        return
+    arguments = CONNECT_TIMEOUT_ARGS.get(parsed.get_backend_name(), {})
+    engine = None
+    try:
+        engine = sqlalchemy.create_engine(parsed, connect_args=arguments)
+        with engine.connect():
+            pass
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as error:
+        raise UsageError(
+            f"{what} {masked_url(url)} needs a database driver that is not installed: {error}"
+        ) from None
+    except Exception as error:  # no server, a login refused: several types
+        raise refuse(getattr(error, "orig", None) or error) from None
+    finally:
+        if engine is not None:
+            engine.dispose()

@@ -22,9 +22,9 @@ from experiments import records as r
 from experiments.config import Profile, RunConfig, study_name
 from experiments.engine_registry import engine_type, make_engine
 from experiments.engines import Engine
-from experiments.errors import INCOMPLETE_EXIT
+from experiments.errors import INCOMPLETE_EXIT, UsageError
 from experiments.ranking import group_bests
-from experiments.store_urls import default_tracking_uri
+from experiments.store_urls import check_reachable, default_tracking_uri
 from experiments.study_spec import StudySpec
 from experiments.workers import is_secondary, start_workers, stop_workers
 
@@ -40,6 +40,18 @@ def keep_only_model(models_dir: Path, keep: set[int], settled: set[int]) -> None
         if number not in keep and number in settled:
             path.unlink(missing_ok=True)
             path.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _check_places(cfg: RunConfig, runs_dir: Path) -> None:
+    """Refuse, before anything is written, a runs_dir that cannot be written and a tracking
+    server that does not answer (MLflow would retry it for minutes)."""
+    from colorize.folders import unwritable
+
+    problem = unwritable(runs_dir)
+    if problem:
+        raise UsageError(f"runs_dir {cfg.runs_dir} cannot be written: {problem}")
+    if cfg.tracking_uri:
+        check_reachable(cfg.tracking_uri, "tracking_uri")
 
 
 def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
@@ -75,6 +87,7 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
     secondary = is_secondary()
     import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
     runs_dir = Path(cfg.runs_dir).expanduser()
+    _check_places(cfg, runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     name, dataset, current, environment, engine, tracker = _prepare(cfg, spec, profile, runs_dir)
     data, skipped = _load(dataset)
@@ -84,7 +97,7 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
         return _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, data,
                            skipped, current, environment, engine, tracker)  # fmt: skip
     except Exception:  # the command stops (exit 1): never leave the study's run RUNNING
-        if not secondary:
+        if not secondary and not tracker.server_gone():
             with contextlib.suppress(Exception):
                 if tracker.client.get_run(tracker.parent_run_id).info.status == "RUNNING":
                     tracker.end_study_run("FAILED")

@@ -14,6 +14,9 @@ is present, its utilisation and memory), sampled while the trial runs and once m
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,17 @@ from mlflow.tracking import MlflowClient
 
 from experiments import records as r
 from experiments.errors import UsageError
+from experiments.liveness import Liveness, judge, this_worker
 from experiments.redact import mask_secrets
-from experiments.store_urls import check_sqlite
+from experiments.store_locks import store_lock
+from experiments.store_urls import check_reachable, check_sqlite
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI opens on "Training runs"
 SYSTEM_METRICS_PREFIX = "system/"
+# MLflow retries a request to its server 7 times, over about 4 minutes; here 3 times, in about
+# 10 s, unless the environment says otherwise
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 def _first_line(error: Exception) -> str:
@@ -69,28 +77,25 @@ class Tracker:
         self._monitors: dict[str, TrialSystemMetrics] = {}
         self.runs_dir = Path(runs_dir)
         check_sqlite(tracking_uri, "MLflow store")
+        if self.is_server:  # a server gone stops the study in seconds, not after minutes
+            for name, value in HTTP_RETRIES.items():
+                os.environ.setdefault(name, value)
         mlflow.set_tracking_uri(tracking_uri)
-        self.client = MlflowClient(tracking_uri)
-        self.experiment_id = self._experiment()
+        self._check_reachable()
+        # MLflow creates (and migrates) a new store's tables as a client opens it, racing any
+        # other process doing the same at the same moment: they take turns
+        with store_lock(tracking_uri, "mlflow-store"):
+            self.client = MlflowClient(tracking_uri)
+            self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None
         self.fingerprint = ""
         self.dataset: dict[str, Any] | None = None  # logged on each trial's run too
 
     def _check_reachable(self) -> None:
         """Fail fast on an unreachable server instead of waiting out MLflow's retries."""
-        if not self.tracking_uri.startswith(("http://", "https://")):
-            return
-        import requests
-
-        try:
-            requests.get(self.tracking_uri.rstrip("/") + "/health", timeout=5).raise_for_status()
-        except requests.RequestException as error:
-            raise UsageError(
-                f"tracking_uri {self.tracking_uri} is unreachable: {_first_line(error)}"
-            ) from None
+        check_reachable(self.tracking_uri, "tracking_uri")
 
     def _experiment(self) -> str:
-        self._check_reachable()
         try:
             found = self.client.get_experiment_by_name(self.study)
             if found is not None:
@@ -102,11 +107,17 @@ class Tracker:
             location = None
             if self.tracking_uri.startswith("sqlite:"):
                 location = (self.runs_dir.resolve() / "artifacts").as_uri()
-            return self.client.create_experiment(
-                self.study,
-                artifact_location=location,
-                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
-            )
+            try:
+                return self.client.create_experiment(
+                    self.study,
+                    artifact_location=location,
+                    tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+                )
+            except mlflow.exceptions.MlflowException:
+                found = self.client.get_experiment_by_name(self.study)
+                if found is None:
+                    raise
+                return found.experiment_id  # another process created it a moment before
         except Exception as error:  # a damaged store or a server error surface as several types
             raise UsageError(
                 f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
@@ -117,7 +128,7 @@ class Tracker:
         experiment, as every trial must."""
         try:
             self._check_reachable()  # a server: asked once, not through MLflow's retries
-            if not self.tracking_uri.startswith(("http://", "https://")):
+            if not self.is_server:
                 self.client.get_experiment(self.experiment_id)
         except UsageError as error:
             return str(error)
@@ -125,41 +136,60 @@ class Tracker:
             return f"tracking_uri {self.tracking_uri} cannot be used: {_first_line(error)}"
         return ""
 
+    @property
+    def is_server(self) -> bool:
+        """Whether the store is an MLflow server (reached over HTTP)."""
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    def server_gone(self) -> str:
+        """Why the MLflow server does not answer ("" where it does, or is no server): asked
+        once, so a server that is gone costs no round of MLflow's retries."""
+        return self.unreachable() if self.is_server else ""
+
     # --- the study's parent run -------------------------------------------------------------
     def find_study_run(self):
-        """This study's parent run of this engine, or None."""
+        """This study's parent run of this engine (the oldest, should two have been made at
+        once), or None."""
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
                 f"tags.`{r.ROLE_TAG}` = '{r.ROLE_STUDY}' and tags.`{r.ENGINE_TAG}` = '{self.engine}'"
             ),
-            max_results=1,
         )
-        return found[0] if found else None
+        return min(found, key=lambda run: (run.info.start_time, run.info.run_id), default=None)
 
     def start_study_run(self, location: str, definition: str, fingerprint: str) -> str:
-        """Reopen this study's parent run, or create it."""
+        """Reopen this study's parent run, or create it. Two processes that start the study at
+        the same moment may both create one: each looks again after creating, and the one
+        whose run is not the oldest deletes its own and joins the oldest."""
         self.fingerprint = fingerprint
         existing = self.find_study_run()
-        if existing is not None:
-            self.parent_run_id = existing.info.run_id
-            self.client.update_run(self.parent_run_id, status="RUNNING")
-            self.set_tags(self.parent_run_id, {r.FINGERPRINT_TAG: fingerprint})
-        else:
-            run = self.client.create_run(
-                self.experiment_id,
-                run_name=f"{self.study} ({self.engine})",
-                tags={
-                    r.ROLE_TAG: r.ROLE_STUDY,
-                    r.STUDY_TAG: self.study,
-                    r.DEFINITION_TAG: definition,
-                    r.ENGINE_TAG: self.engine,
-                    r.FINGERPRINT_TAG: fingerprint,
-                    "optuna.storage": _shown(location),
-                },
-            )
-            self.parent_run_id = run.info.run_id
+        if existing is None:
+            created = self._create_study_run(location, definition, fingerprint)
+            existing = self.find_study_run()
+            if existing is None or existing.info.run_id == created:
+                self.parent_run_id = created
+                return created
+            self.client.delete_run(created)
+        self.parent_run_id = existing.info.run_id
+        self.client.update_run(self.parent_run_id, status="RUNNING")
+        self.set_tags(self.parent_run_id, {r.FINGERPRINT_TAG: fingerprint})
         return self.parent_run_id
+
+    def _create_study_run(self, location: str, definition: str, fingerprint: str) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{self.study} ({self.engine})",
+            tags={
+                r.ROLE_TAG: r.ROLE_STUDY,
+                r.STUDY_TAG: self.study,
+                r.DEFINITION_TAG: definition,
+                r.ENGINE_TAG: self.engine,
+                r.FINGERPRINT_TAG: fingerprint,
+                "optuna.storage": _shown(location),
+            },
+        )
+        return run.info.run_id
 
     def stored_fingerprint(self, unless: str) -> dict[str, Any] | None:
         """The fingerprint values this study's parent run was recorded with, or None where it
@@ -202,11 +232,33 @@ class Tracker:
 
         self.client.log_dict(run_id, json.loads(mask_secrets(json.dumps(content))), name)
 
-    def register_model(self, run_id: str, model_path: Path, registered: str) -> str:
-        """Log a trial's saved model on its run and register it; returns the model's URI."""
+    def register_model(
+        self, run_id: str, model_path: Path, registered: str, latest: bool = False
+    ) -> str | None:
+        """Log a trial's saved model on its run and register it; returns its version. Two
+        processes finishing the study together may both register it: the one whose version is
+        not the first of the pair deletes its own (`latest`: the run is being registered again
+        to be the newest, so only versions after every other run's count as the pair)."""
         from experiments.model_registry import log_best_model
 
-        return log_best_model(run_id, model_path, registered)
+        version = log_best_model(run_id, model_path, registered)
+        return self._keep_first_version(registered, run_id, version, latest)
+
+    def _keep_first_version(
+        self, registered: str, run_id: str, version: str | None, latest: bool
+    ) -> str | None:
+        found = self.client.search_model_versions(f"name='{registered}'")
+        newest_other = max((int(v.version) for v in found if v.run_id != run_id), default=0)
+        mine = sorted(
+            int(v.version)
+            for v in found
+            if v.run_id == run_id and (not latest or int(v.version) > newest_other)
+        )
+        if version is None or not mine or int(version) == mine[0]:
+            return version
+        with contextlib.suppress(mlflow.exceptions.MlflowException):  # gone already
+            self.client.delete_model_version(registered, version)
+        return str(mine[0])
 
     def model_version(self, registered: str, run_id: str | None) -> str | None:
         """The newest version of registered model `registered` logged from run `run_id` (any
@@ -286,6 +338,7 @@ class Tracker:
                 r.ENGINE_TAG: self.engine,
                 r.TRIAL_STATE_TAG: "RUNNING",
                 r.FINGERPRINT_TAG: self.fingerprint,
+                r.WORKER_TAG: json.dumps(this_worker()),
             },
         )
         run_id = run.info.run_id
@@ -377,12 +430,25 @@ class Tracker:
         )
         return {run.info.run_id: int(run.data.tags[r.TRIAL_TAG]) for run in runs}
 
-    def close_open_trial_runs(self, reason: str) -> int:
-        """End every trial run of this engine still RUNNING (one-process engines, at start)."""
-        runs = self.open_trial_runs()
-        for run_id in runs:
+    def run_worker(self, run_id: str) -> dict | None:
+        """The worker a trial's run recorded (`experiments.liveness`), or None."""
+        try:
+            return json.loads(self.client.get_run(run_id).data.tags.get(r.WORKER_TAG, "null"))
+        except ValueError:
+            return None
+
+    def close_open_trial_runs(self, reason: str) -> dict[str, dict]:
+        """End every trial run of this engine still RUNNING whose worker is gone (one-process
+        engines, at start); a run of a process still alive on this host is left as it is.
+        Returns the runs left open: run id -> their worker."""
+        alive = {}
+        for run_id in self.open_trial_runs():
+            worker = self.run_worker(run_id)
+            if judge(worker) is Liveness.ALIVE:
+                alive[run_id] = worker
+                continue
             self.end_trial_run(run_id, "FAIL", reason)
-        return len(runs)
+        return alive
 
     # --- a Pareto front: trial tags and registered model versions ---------------------------
     def mark_trial_runs(self, tag: str, chosen: set[str]) -> None:

@@ -159,6 +159,10 @@ class TrialRunner:
             self.tracker.end_trial_run(run_id, "FAIL", reason)
             checkpoint.remove(checkpoint_dir)
             raise TrialFailed(reason) from None
+        except TrialFailed as error:  # reclaimed by another worker: its retry is queued
+            self.tracker.set_tags(run_id, seconds())
+            self.tracker.end_trial_run(run_id, "FAIL", str(error))
+            raise
         except KeyboardInterrupt:
             # Stopped on purpose (Ctrl-C, SIGTERM): the checkpoint stays for the retry.
             self.tracker.end_trial_run(run_id, "FAIL", "interrupted", status="KILLED")
@@ -182,16 +186,18 @@ class TrialRunner:
         store still takes it (where not, the next run closes it). The checkpoint stays, for
         the retry."""
         reason = first_line(error)
-        try:
-            self.tracker.set_tags(run_id, tags)
-            self.tracker.end_trial_run(run_id, "FAIL", reason)
-        except Exception:  # the store itself failed: said below
-            pass
+        store_error = self.tracker.server_gone()  # then closing the run would only wait
+        if not store_error:
+            try:
+                self.tracker.set_tags(run_id, tags)
+                self.tracker.end_trial_run(run_id, "FAIL", reason)
+            except Exception:  # the store itself failed: said below
+                pass
         if is_disk_full(error):
             return StudyStopped(f"trial {number}: {reason} (is the disk full?)")
-        store_error = self.tracker.unreachable()
-        if store_error:
-            return StudyStopped(f"trial {number}: {reason}; {store_error}")
+        store_error = store_error or self.tracker.unreachable()
+        if store_error:  # says it all: the error it caused names a request, not the fault
+            return StudyStopped(f"trial {number}: {store_error}")
         tqdm.write(f"  trial {number} failed: {reason}; the next run of this command retries it")
         return TrialFailed(reason, retry=True)
 

@@ -104,9 +104,10 @@ def create_database(
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, artifacts: Path):
-    """`mlflow server` on a free loopback port; yields its URL; stops its process group."""
-    port = free_port()
+def mlflow_server(backend_store_uri: str, artifacts: Path, port: int | None = None):
+    """`mlflow server` on `port` (a free loopback port by default); yields its URL; stops its
+    process group."""
+    port = port or free_port()
     log = open(artifacts.parent / f"mlflow-server-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [

@@ -132,3 +132,142 @@ def test_evaluate_scores_the_model_and_gray_photo_by_photo(tmp_path, model_path,
     text = run_colorize("evaluate", "--model", str(model_path), "--photos", str(photos))
     assert text.returncode == 0 and "beats gray" in text.stdout.splitlines()[0]
     assert text.stdout.strip().splitlines()[-1].startswith(expected)
+
+
+def _one_error_line(result) -> str:
+    """The command's one error line (exit 2, no traceback); warnings may come before it."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    return errors[0]
+
+
+def _noise(shape: tuple[int, int]) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (*shape, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("command", ["colorize", "evaluate"])
+def test_photos_under_three_pixels_are_skipped_naming_them(tmp_path, model_path, command):
+    """A photo 1 px wide and one of 2x2 px: each skipped with a warning naming it; alone in
+    the folder they are a one-line error (exit 2) and nothing is written; beside a photo that
+    can be used, that one is."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    Image.fromarray(_noise((50, 1))).save(photos / "thin.png")
+    Image.fromarray(_noise((2, 2))).save(photos / "tiny.png")
+
+    def run():
+        if command == "evaluate":
+            return run_colorize("evaluate", "--model", str(model_path), "--photos", str(photos))
+        return run_colorize(
+            "--model", str(model_path), "--input", str(photos), "--output", str(out)
+        )
+
+    alone = run()
+    assert "holds no readable image" in _one_error_line(alone)
+    for name, size in (("thin.png", "1x50"), ("tiny.png", "2x2")):
+        assert f"{name}: {size} is too small to colorize (at least 3 pixels a side)" in (
+            alone.stderr
+        )
+    assert not out.exists()
+    from colorize.datasets import embedded_arrays
+
+    write_photo(photos / "coffee.png", embedded_arrays()["skimage:coffee"], size=32)
+    beside = run()
+    assert beside.returncode == 0, beside.stderr[-3000:]
+    assert "thin.png: 1x50 is too small" in beside.stderr
+    if command == "colorize":
+        assert sorted(p.name for p in out.iterdir()) == ["coffee.png"]
+
+
+DAMAGED_MODELS = {  # (what is damaged, how): the model file or the settings file beside it
+    "model cut short": lambda m: m.write_bytes(m.read_bytes()[:2000]),
+    "model bits flipped": lambda m: m.write_bytes(
+        (lambda b, n: b[:n] + bytes(255 - x for x in b[n : n + 4096]) + b[n + 4096 :])(
+            m.read_bytes(), len(m.read_bytes()) // 2
+        )
+    ),
+    "settings cut short": lambda m: m.with_suffix(".json").write_text('{"l_scaling": "unit",'),
+    "settings not an object": lambda m: m.with_suffix(".json").write_text("[1, 2]"),
+    "settings of an unknown scaling": lambda m: m.with_suffix(".json").write_text(
+        '{"l_scaling": "sideways"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_MODELS))
+def test_a_damaged_model_or_settings_file_is_a_one_line_error(tmp_path, model_path, damage):
+    import shutil
+
+    model = tmp_path / "model.keras"
+    shutil.copy2(model_path, model)
+    shutil.copy2(model_path.with_suffix(".json"), model.with_suffix(".json"))
+    DAMAGED_MODELS[damage](model)
+    (tmp_path / "in").mkdir()
+    write_photo(tmp_path / "in" / "a.png", _noise((40, 40)))
+    result = run_colorize(
+        "--model", str(model), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")
+    )
+    line = _one_error_line(result)
+    assert str(model.with_suffix(".json" if "settings" in damage else ".keras")) in line
+    assert not (tmp_path / "o").exists()
+    scored = run_colorize("evaluate", "--model", str(model), "--photos", str(tmp_path / "in"))
+    assert _one_error_line(scored) == line
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, model_path):
+    """`--output` under a file, and in a folder without write permission (as root, run without
+    root's power to write anywhere): one line naming why, nothing written."""
+    import sys
+
+    from tests.test_bad_inputs import run_without_root_powers
+
+    (tmp_path / "in").mkdir()
+    write_photo(tmp_path / "in" / "a.png", _noise((40, 40)))
+    (tmp_path / "a-file").write_text("")
+    under_a_file = run_colorize(
+        "--model", str(model_path), "--input", str(tmp_path / "in"),
+        "--output", str(tmp_path / "a-file" / "out"),
+    )  # fmt: skip
+    assert f"{tmp_path / 'a-file'} is not a folder" in _one_error_line(under_a_file)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = run_without_root_powers(
+            [sys.executable, "-m", "colorize", "--model", str(model_path),
+             "--input", str(tmp_path / "in"), "--output", str(locked / "out")],
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert f"no permission to write in {locked}" in _one_error_line(result)
+    assert list(locked.iterdir()) == []
+
+
+def test_the_pixel_limit_is_a_setting(tmp_path, model_path):
+    """`COLORIZE_MAX_MEGAPIXELS` lowers the limit: a 40x40 photo is then skipped naming its
+    size, undecoded; a value that is not a number is a one-line error."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "in").mkdir()
+    write_photo(tmp_path / "in" / "big.png", _noise((40, 40)))
+
+    def run(limit: str):
+        return subprocess.run(
+            [sys.executable, "-m", "colorize", "--model", str(model_path),
+             "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "COLORIZE_MAX_MEGAPIXELS": limit},
+        )  # fmt: skip
+
+    low = run("0.001")  # 1000 pixels
+    _one_error_line(low)
+    assert "big.png: 40x40 is 0.0016 megapixels, over the limit of 0.001: not decoded" in (
+        low.stderr
+    )
+    wrong = run("lots")
+    assert "COLORIZE_MAX_MEGAPIXELS=lots must be a positive number" in _one_error_line(wrong)
+    assert not (tmp_path / "out").exists()

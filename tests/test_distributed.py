@@ -57,12 +57,34 @@ def test_workers_on_postgresql_storage_and_an_mlflow_server(tmp_path):
 
 
 def test_unreachable_storage_and_tracking_server_are_one_line_errors(tmp_path, capsys):
+    """An Optuna storage, an MLflow server and an MLflow database that do not answer: one
+    line at once (exit 2), from the study and from the report; nothing is written."""
+    import time
+
+    from experiments.report.__main__ import main as report
     from experiments.run import main
 
-    for arg, message in (
-        ("storage=postgresql+psycopg2://nobody@127.0.0.1:1/optuna", "cannot be opened"),
-        ("tracking_uri=http://127.0.0.1:1", "is unreachable"),
+    for number, (arg, message) in enumerate(
+        (
+            ("storage=postgresql+psycopg2://nobody@127.0.0.1:1/optuna", "cannot be opened"),
+            ("tracking_uri=http://127.0.0.1:1", "is unreachable: [Errno 111] Connection refused"),
+            (
+                "tracking_uri=postgresql+psycopg2://nobody:pw-1234@127.0.0.1:1/mlflow",
+                "is unreachable",
+            ),
+        )
     ):
-        assert main(["study=optimizers", "profile=smoke", f"runs_dir={tmp_path}", arg]) == 2
+        runs_dir = tmp_path / f"runs-{number}"
+        started = time.monotonic()
+        assert main(["study=optimizers", "profile=smoke", f"runs_dir={runs_dir}", arg]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+        assert "pw-1234" not in err
+        assert time.monotonic() - started < 30  # not after MLflow's retries
+        if arg.startswith("tracking_uri="):
+            assert not runs_dir.exists()  # nothing written
+            started = time.monotonic()
+            assert report(["study=optimizers", f"runs_dir={runs_dir}", arg]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+            assert time.monotonic() - started < 30

@@ -108,3 +108,107 @@ def test_a_locked_store_fails_the_trial_the_study_goes_on_and_the_rerun_retries_
     assert "database is locked" in failed_run["tags.trial.fail_reason"]
 
     finishes_every_grid_point(tmp_path)
+
+
+def test_a_damaged_checkpoint_is_started_over_with_a_warning_and_the_study_finishes(tmp_path):
+    """`kill -9` of a study right after its first trial's first checkpoint, then that
+    checkpoint's model file damaged (bits flipped in its middle, as bad storage does): the
+    rerun warns that it starts the trial over, never shows a traceback, and finishes."""
+    from tests.test_reliability import ARGS as THREE_EPOCHS
+    from tests.test_reliability import checkpointed, kill_group, start, wait_for_line, wait_until
+
+    first = start(tmp_path)
+    wait_for_line(first, "trial-000 adamax seed=0 started")
+    wait_until(lambda: checkpointed(tmp_path, 1))
+    kill_group(first)
+    (model_file,) = (tmp_path / "checkpoints").rglob("model-*.keras")
+    data = bytearray(model_file.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(255 - b for b in data[middle : middle + 4096])
+    model_file.write_bytes(bytes(data))
+
+    result = run_cli(*THREE_EPOCHS, f"runs_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "ignoring unreadable checkpoint" in result.stderr
+    assert "the fit starts over" in result.stderr
+    trials = load_trials(tmp_path, "optimizers")
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["optimizer"] for t in complete) == OPTIMIZERS
+    nothing_running(tmp_path)
+    retried = next(t for t in complete if t.system_attrs.get("failed_trial") == 0)
+    run = MlflowClient().get_run(retried.user_attrs["mlflow_run_id"])
+    assert "resumed_from_epoch" not in run.data.tags  # started over, not from the damaged one
+    steps = sorted(m.step for m in MlflowClient().get_metric_history(run.info.run_id, "val_loss"))
+    assert steps == [1, 2, 3]
+
+
+def command_lines() -> list[bytes]:
+    """The command line of every process on this machine."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                lines.append((entry / "cmdline").read_bytes())
+            except OSError:
+                continue  # ended meanwhile
+    return lines
+
+
+def test_an_mlflow_server_stopped_mid_study_stops_it_in_one_line_and_the_rerun_finishes(
+    tmp_path,
+):
+    """The study's MLflow server stops while its first trial runs (two workers): the command
+    ends in one line naming it (exit 1, no traceback), its other worker stopped too, with no
+    trial left RUNNING in Optuna. With the server back, the same command closes what was left
+    open, retries what failed and finishes: nothing is left RUNNING in Optuna or in MLflow."""
+    from tests.servers import free_port, mlflow_server
+    from tests.test_reliability import ARGS as THREE_EPOCHS
+    from tests.test_reliability import wait_for_line
+
+    backend, artifacts = f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts"
+    artifacts.mkdir()
+    port = free_port()
+    runs_dir = tmp_path / "runs"
+    args = [*THREE_EPOCHS, f"runs_dir={runs_dir}", f"tracking_uri=http://127.0.0.1:{port}",
+            "workers=2"]  # fmt: skip
+    stderr_file = tmp_path / "stderr.txt"
+    with mlflow_server(backend, artifacts, port=port), open(stderr_file, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "experiments.run", *args], stdout=subprocess.PIPE,
+            stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        seen = wait_for_line(process, "trial 0 epoch 1/3")
+    started = time.monotonic()
+    out = "".join(seen) + process.stdout.read()
+    assert process.wait(timeout=300) == 1, out[-3000:]
+    assert time.monotonic() - started < 120  # not minutes of MLflow's retries
+    err = stderr_file.read_text()
+    assert "Traceback" not in err + out
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err[-3000:]
+    assert "the study stopped: trial " in errors[0] and f":{port} is unreachable" in errors[0]
+    still = [c for c in command_lines() if str(runs_dir).encode() in c]
+    assert not still, still  # the worker it started is gone too
+    trials = load_trials(runs_dir, "optimizers")
+    assert not [t.number for t in trials if t.state.name == "RUNNING"]
+    assert trials[0].state.name == "FAIL"
+
+    with mlflow_server(backend, artifacts, port=port) as url:
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        client = MlflowClient(url)
+        experiment = client.get_experiment_by_name("optimizers")
+        runs = client.search_runs([experiment.experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}
+    trial_runs = [r for r in runs if r.data.tags["colorize.role"] == "trial"]
+    failed = [r for r in trial_runs if r.data.tags["colorize.trial"] == "0"]
+    assert [r.info.status for r in failed] == ["FAILED"]  # closed by the rerun
+    finished = [r for r in trial_runs if r.info.status == "FINISHED"]
+    assert sorted(r.data.params["optimizer"] for r in finished) == OPTIMIZERS
+    (parent,) = [r for r in runs if r.data.tags["colorize.role"] == "study"]
+    assert parent.info.status == "FINISHED"
+    trials = load_trials(runs_dir, "optimizers")
+    assert not [t.number for t in trials if t.state.name == "RUNNING"]
+    complete = sorted(t.params["optimizer"] for t in trials if t.state.name == "COMPLETE")
+    assert complete == OPTIMIZERS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import keras
@@ -28,10 +30,25 @@ def test_yaml_with_python_objects_is_refused(tmp_path):
         load_yaml(path, "study")
 
 
+def session_command_lines(leader: int) -> list[bytes]:
+    """The command lines (as `ps` shows them) of every process in `leader`'s session."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) == leader:
+                lines.append((entry / "cmdline").read_bytes())
+        except (OSError, ProcessLookupError):
+            continue  # ended meanwhile
+    return lines
+
+
 def test_a_store_password_never_leaves_its_url(tmp_path):
-    """A study on a password-protected PostgreSQL storage (two workers), its report and its
-    optuna-dashboard: the password is in no console line, param, tag, artifact, file under
-    `runs_dir` or the report, nor on the server's command line; a wrong one is one line."""
+    """A study on a password-protected PostgreSQL storage (two workers), its report, its
+    optuna-dashboard and the MLflow UI on a store in that server: the password is in no
+    console line, param, tag, artifact, file under `runs_dir` or the report, nor on any UI
+    server's command line (`ps`); a wrong one is one line, from the study and the report."""
     import secrets
     import subprocess
     import sys
@@ -81,11 +98,44 @@ def test_a_store_password_never_leaves_its_url(tmp_path):
         finally:
             dashboard.terminate()
             ui_out = dashboard.communicate(timeout=60)[0]
-        wrong = run_cli(*[a.replace(password, "not-" + password) for a in args])
+        # the MLflow UI on a store in the same password-protected server
+        mlflow_store = create_database(host, port, user, "mlflow", password=password)
+        ui_port = free_port()
+        mlflow_ui = subprocess.Popen(
+            [sys.executable, "-m", "experiments.ui", f"tracking_uri={mlflow_store}",
+             f"port={ui_port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+
+            def healthy() -> bool:
+                try:
+                    return requests.get(f"http://127.0.0.1:{ui_port}/health", timeout=2).ok
+                except requests.RequestException:
+                    return False
+
+            wait_until(healthy, 180, "the MLflow UI")
+            command_lines = session_command_lines(mlflow_ui.pid)  # the server and its workers
+            assert command_lines and not [c for c in command_lines if password.encode() in c]
+        finally:
+            os.killpg(mlflow_ui.pid, signal.SIGTERM)
+            mlflow_out = mlflow_ui.communicate(timeout=60)[0]
+        wrong_args = [a.replace(password, "not-" + password) for a in args]
+        wrong = run_cli(*wrong_args)
+        wrong_report = subprocess.run(
+            [sys.executable, "-m", "experiments.report", "study=optimizers",
+             f"runs_dir={runs_dir}", wrong_args[-1], f"reports_dir={tmp_path / 'wrong'}"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
     assert wrong.returncode == 2
     assert wrong.stderr.strip().count("\n") == 0 and "cannot be opened" in wrong.stderr
+    assert wrong_report.returncode == 2, wrong_report.stderr[-3000:]
+    assert wrong_report.stderr.strip().count("\n") == 0 and "Traceback" not in (
+        wrong_report.stderr
+    )
     console = study.stdout + study.stderr + report.stdout + report.stderr + ui_out
-    console += wrong.stdout + wrong.stderr
+    console += wrong.stdout + wrong.stderr + mlflow_out + wrong_report.stdout
+    console += wrong_report.stderr
     assert password not in console
     assert "***@" in console  # the URL is still shown, masked
     leaks = [

@@ -172,6 +172,36 @@ def test_missing_training_or_test_folder_is_a_one_line_error_before_any_work(tmp
     assert not (tmp_path / "optuna.db").exists()  # refused before the first trial
 
 
+def test_a_runs_dir_that_cannot_be_written_is_a_one_line_error_before_any_work(tmp_path):
+    """`runs_dir` under a file, and in a folder without write permission (as root, run without
+    root's power to write anywhere): one line naming why (exit 2), nothing written."""
+    import sys
+
+    from tests.test_bad_inputs import run_without_root_powers
+
+    (tmp_path / "a-file").write_text("")
+    under_a_file = run_cli("profile=smoke", f"runs_dir={tmp_path / 'a-file' / 'runs'}")
+    assert under_a_file.returncode == 2 and "Traceback" not in under_a_file.stderr
+    assert under_a_file.stderr.strip() == (
+        f"error: runs_dir {tmp_path / 'a-file' / 'runs'} cannot be written: "
+        f"{tmp_path / 'a-file'} is not a folder"
+    )
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = run_without_root_powers(
+            [sys.executable, "-m", "experiments.run", "profile=smoke", f"runs_dir={locked}"]
+        )
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"error: runs_dir {locked} cannot be written: no permission to write in {locked}"
+    )
+    assert list(locked.iterdir()) == []
+
+
 def test_help_lists_studies_profiles_and_keys():
     result = run_cli("--help")
     assert result.returncode == 0

@@ -175,13 +175,34 @@ def test_fit_continues_from_a_checkpoint_of_the_float_input_model(smoke_data, tm
         assert np.array_equal(got, saved)
 
 
-def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, caplog):
-    train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
-    (model_file,) = tmp_path.glob("model-*.keras")
-    model_file.write_bytes(model_file.read_bytes()[:1000])  # damaged after it was written
+def _flip_bytes(path, size: int) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + size] = bytes(255 - b for b in data[middle : middle + size])
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {  # how a checkpoint's files are found damaged after they were written
+    "model cut short": lambda d: (m := next(d.glob("model-*.keras"))).write_bytes(
+        m.read_bytes()[:1000]
+    ),
+    "model bits flipped": lambda d: _flip_bytes(next(d.glob("model-*.keras")), 4096),
+    "best weights bits flipped": lambda d: _flip_bytes(next(d.glob("best-*.npz")), 64),
+    "state not an object": lambda d: (d / "state.json").write_text("[]"),
+    "state of other fields": lambda d: (d / "state.json").write_text('{"epochs_done": "2"}'),
+    "state not text": lambda d: (d / "state.json").write_bytes(b"\xff\xfe\x00"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, caplog, damage):
+    """A damaged checkpoint is removed with a warning and the fit starts over; never an
+    error."""
+    train(build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=tmp_path)
+    DAMAGES[damage](tmp_path)
     result = train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
-    assert result.resumed_from_epoch == 0
-    assert "ignoring unreadable checkpoint" in caplog.text
+    assert result.resumed_from_epoch == 0 and result.epochs_run == 1
+    assert "ignoring unreadable checkpoint" in caplog.text and "the fit starts over" in caplog.text
 
 
 def test_mixed_precision_trains_with_float32_weights(smoke_data):

@@ -15,11 +15,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from colorize.backend import import_keras_quietly
 from experiments.engines import Engine, Outcome, TrialEnd
-from experiments.errors import TrialFailed, UsageError
+from experiments.errors import TrialFailed, UsageError, first_line
 from experiments.ranking import best_of
 
 import_keras_quietly()  # Keras Tuner imports TensorFlow: its start-up lines stay hidden
@@ -29,7 +30,25 @@ if TYPE_CHECKING:
     from experiments.trial_runner import TrialRunner
 
 FINGERPRINT_FILE = "fingerprint.json"
+LOCK_FILE = ".running.lock"  # held by the one process that runs the project
 log = logging.getLogger(__name__)
+
+
+def check_project(project: Path) -> None:
+    """Refuse a project whose JSON files cannot be read (a file cut short or written over):
+    one line naming the file, before anything is written.
+
+    Raises:
+        UsageError: a damaged file.
+    """
+    for path in sorted(project.rglob("*.json")):
+        try:
+            json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise UsageError(
+                f"Keras Tuner project {project} is damaged: {path} cannot be read "
+                f"({first_line(error)}); move the project aside to start the study afresh"
+            ) from None
 
 
 class ResumableGridOracle(kt.Oracle):
@@ -148,13 +167,23 @@ class KerasTunerEngine(Engine):
         path = self.project / FINGERPRINT_FILE
         if not self.project.is_dir():
             return False, None, None
+        check_project(self.project)
         if not path.is_file():
             return True, None, None
         stored = json.loads(path.read_text())
         return True, stored.get("values"), stored.get("environment")
 
     def open(self, fingerprint, environment) -> None:
+        from colorize.locks import hold
+
         self.project.mkdir(parents=True, exist_ok=True)
+        self.lock = hold(self.project / LOCK_FILE)  # freed when this process ends
+        if self.lock is None:
+            raise UsageError(
+                f"study {self.study} (engine=keras_tuner) is running in another process on "
+                "this machine, and Keras Tuner runs a study in one process: wait for it to "
+                "end, or run many workers with engine=optuna"
+            )
         record = {"values": fingerprint.values, "environment": environment}
         (self.project / FINGERPRINT_FILE).write_text(json.dumps(record, indent=1))
         if self.spec.pruner["type"] != "none":
@@ -165,8 +194,9 @@ class KerasTunerEngine(Engine):
             )
 
     def recover(self, tracker) -> None:
-        # One process runs a Keras Tuner study: a trial run still open is from a killed run.
-        # Keras Tuner reruns that trial under the same number; its old run is closed here.
+        # One process runs a Keras Tuner study (`open` holds its lock): a trial run still open
+        # is from a killed run, unless its process lives (then it is left alone). Keras Tuner
+        # reruns that trial under the same number; its old run is closed here.
         tracker.close_open_trial_runs("its worker stopped during the trial")
 
     def done(self) -> int:

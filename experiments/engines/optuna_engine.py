@@ -10,7 +10,6 @@ only when every trial has ended, or says which are still running where.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import time
 import warnings
@@ -22,6 +21,8 @@ from optuna.trial import TrialState
 from colorize.locks import exclusive
 from experiments import liveness, records
 from experiments.engines import Engine, Outcome, TrialEnd, leader_values, leaders_of
+from experiments.engines.optuna_grid import enqueue_grid
+from experiments.engines.optuna_reclaim import Reclaims
 from experiments.engines.optuna_sampling import (
     RecordingSampler,
     make_pruner,
@@ -40,6 +41,7 @@ from experiments.engines.optuna_trials import (
     unseen_values,
 )
 from experiments.errors import StudyStopped, TrialFailed, UsageError, first_line
+from experiments.store_locks import store_lock
 from experiments.store_urls import (
     default_storage,
     has_heartbeats,
@@ -94,7 +96,8 @@ class OptunaEngine(Engine):
             raise UsageError(f"study {spec.name}: pruner {spec.pruner}: {error}") from None
         self.url = cfg.storage or default_storage(runs_dir)
         self.retry = RetryOnce(sqlite_path(self.url))
-        self.storage = open_optuna_storage(self.url, cfg.heartbeat, self.retry)
+        with store_lock(self.url, "optuna-store"):  # a new store's tables, made once
+            self.storage = open_optuna_storage(self.url, cfg.heartbeat, self.retry)
         self.heartbeats = has_heartbeats(self.storage)
         self.grace = 3 * cfg.heartbeat
         self.study_obj: optuna.Study | None = None
@@ -135,11 +138,11 @@ class OptunaEngine(Engine):
         if worker == 0:
             study.set_user_attr(records.STARTS_ATTR, start + 1)
         study.sampler = RecordingSampler(make_sampler(spec, start=start * 64 + worker))
-        if spec.is_grid and not study.user_attrs.get("grid_enqueued"):
-            study.set_user_attr("grid_enqueued", True)
-            names = list(spec.grid())
-            for values in itertools.product(*spec.grid().values()):
-                study.enqueue_trial(dict(zip(names, values, strict=True)), skip_if_exists=True)
+        if spec.is_grid:
+            lock = store_lock(
+                self.url, f"{self.study}.grid", getattr(self.storage, "engine", None)
+            )
+            enqueue_grid(study, spec.grid(), lock)
         self.study_obj = study
 
     # --- recovery --------------------------------------------------------------------------
@@ -189,7 +192,9 @@ class OptunaEngine(Engine):
         for trial in trials.values():  # runs ended otherwise than their trials (a kill between)
             run_id = trial.user_attrs.get(records.RUN_ID_ATTR)
             if run_id and trial.state != TrialState.RUNNING:
-                why = f"its worker stopped during trial {trial.number}"
+                why = trial.user_attrs.get(records.FAIL_REASON_ATTR) or (
+                    f"its worker stopped during trial {trial.number}"
+                )
                 tracker.settle_trial_run(run_id, trial.state.name, why)
         for run_id, number in tracker.open_trial_runs().items():  # runs no trial recorded
             trial = trials.get(number)
@@ -223,7 +228,7 @@ class OptunaEngine(Engine):
             if not spec.is_grid and is_duplicate(trial, params):
                 trial.set_user_attr(records.DUPLICATE_ATTR, True)
                 raise DuplicateTrial("these values were already run")
-            callbacks = []
+            callbacks = [self.reclaims.watch(trial)]
             if spec.pruner["type"] != "none":
                 from optuna_integration import KerasPruningCallback
 
@@ -236,6 +241,7 @@ class OptunaEngine(Engine):
                     on_run_started=lambda run_id: trial.set_user_attr(records.RUN_ID_ATTR, run_id),
                     on_pruned=optuna.TrialPruned,
                 )
+                self.reclaims.check(trial, record.run_id)
             except (TrialFailed, StudyStopped) as error:
                 retry = isinstance(error, StudyStopped) or error.retry
                 with contextlib.suppress(Exception):  # where the store failed, recover() sees it
@@ -285,6 +291,7 @@ class OptunaEngine(Engine):
 
     def run(self, runner, total: int, on_trial_end: TrialEnd) -> Outcome:
         study, spec = self.study_obj, self.spec
+        self.reclaims = Reclaims(runner.tracker)
         objective = self._objective(runner)
         notes: list[str] = []
 
@@ -300,11 +307,12 @@ class OptunaEngine(Engine):
         duplicates, last_line = 0, 0.0
         while True:
             waiting = self._reclaim()
+            self.reclaims.settle(study)  # runs of trials reclaimed here or elsewhere
             if self._remaining(total) > 0:
                 before = len(study.get_trials(deepcopy=False))
-                study.optimize(
+                self.reclaims.optimize(
+                    study,
                     objective,
-                    n_trials=1,
                     catch=(TrialFailed, SurplusTrial, DuplicateTrial),
                     callbacks=[after],
                 )

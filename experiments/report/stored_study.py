@@ -145,6 +145,9 @@ def resolve_tracking_uri(runs_dir: str, tracking_uri: str | None) -> str:
         if path is not None and not path.is_file():
             raise UsageError(f"tracking_uri {tracking_uri}: no MLflow store at {path}")
         check_sqlite(tracking_uri, "MLflow store")
+        from experiments.store_urls import check_reachable
+
+        check_reachable(tracking_uri, "tracking_uri")  # a server: at once, not after retries
         return tracking_uri
     folder = Path(runs_dir).expanduser()
     if not folder.is_dir():
