@@ -64,12 +64,13 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
         print(table.to_string(index=False) if len(table) else "no trials")
     print(f"trials table: {csv_path}")
     if outcome.best is not None:
-        if spec.is_multi:  # the front's champion (best by the first objective) stands for it
-            registered = registered_name(name, cfg.engine)
-            model_path = publish_front(spec, tracker, outcome, models_dir, registered)
-        else:
-            print(best_line(outcome.rows, spec))
-            model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
+        registered = registered_name(name, cfg.engine)
+        with tracker.publishing(registered):
+            if spec.is_multi:  # the front's champion (best by the first objective) stands for it
+                model_path = publish_front(spec, tracker, outcome, models_dir, registered)
+            else:
+                print(best_line(outcome.rows, spec))
+                model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
         if model_path.exists():
             test_photos(cfg, name, tracker, model_path, outcome.best[0], dataset)
     print(f"browse the runs: {ui_command(cfg)}")

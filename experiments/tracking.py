@@ -232,6 +232,11 @@ class Tracker:
 
         self.client.log_dict(run_id, json.loads(mask_secrets(json.dumps(content))), name)
 
+    def publishing(self, registered: str):
+        """A lock on registering `registered`'s versions and aliases: two processes finishing
+        the study together take turns, so the second finds the first's versions and adds none."""
+        return store_lock(self.tracking_uri, f"publish.{registered}")
+
     def register_model(
         self, run_id: str, model_path: Path, registered: str, latest: bool = False
     ) -> str | None:
