@@ -155,10 +155,9 @@ def dataset_key(spec: DatasetSpec, refs: list[PhotoRef] | None = None) -> tuple[
             [ref.name, ref.scene, ref.digest or f"unreadable: {ref.problem}"] for ref in refs
         ],
     }
-    if spec.kind == "hf":  # a new revision of a Hub dataset is another dataset
-        from colorize.datasets.remote import hf_photos
-
-        material["revision"] = hf_photos(spec.source).revision
+    if settings.val_scenes:  # absent otherwise, so the entries of earlier splits keep their key
+        material["settings"]["val_scenes"] = list(settings.val_scenes)
+    material |= spec.origin.key_material(spec)  # e.g. a Hub dataset's revision
     blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), material
 

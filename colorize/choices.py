@@ -17,7 +17,6 @@ ARCHITECTURES = ("paper", "unet")
 PADDINGS = ("same", "valid")
 STRIDES = (1, 2)
 L_SCALINGS = ("unit", "centered", "raw")
-DATA_SOURCES = ("embedded", "landscapes")  # a folder is `data.train_dir`
 # How the network encodes colour (a module of `colorize.heads` each): the paper's regression of
 # a/b with MSE (the default), or Zhang et al.'s classification over quantized a/b bins.
 LOSSES = ("mse", "classification")

@@ -31,7 +31,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from colorize.choices import (
     ARCHITECTURES,
-    DATA_SOURCES,
     DEFAULT_LOSS,
     L_SCALINGS,
     LOSSES,
@@ -39,6 +38,7 @@ from colorize.choices import (
     STRIDES,
     optimizer_names,
 )
+from colorize.datasets import sources as data_sources
 from experiments import overrides
 from experiments.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
 from experiments.errors import UsageError
@@ -56,6 +56,7 @@ def setting(
     bounds: tuple[float, float] | None = None,
     plumbing: str | None = None,
     feeds: dict[str, str] | None = None,
+    check: Callable[[Any], None] | None = None,
 ) -> Any:
     """A schema leaf with what the rest of the harness reads about it.
 
@@ -67,15 +68,36 @@ def setting(
             fingerprint. Every other leaf is in it.
         feeds: {library call: its keyword}: `dataset` (`colorize.datasets.DatasetSpec`),
             `build` (`colorize.model.build_model`), `train` (`colorize.train.train`).
+        check: checks a value where `allowed` lists forms rather than values (raises
+            UsageError); `allowed` is then only listed.
     """
     metadata = {"allowed": allowed, "bounds": bounds, "plumbing": plumbing, "feeds": feeds or {}}
+    metadata["check"] = check
     return field(default=default, metadata=metadata)
+
+
+def check_data_source(value: str) -> None:
+    """A `data.source` that no source of `colorize.datasets.sources` takes, or takes in another
+    form, is a UsageError saying what to write."""
+    from colorize.datasets import DataError, DatasetSpec
+
+    try:
+        source = data_sources.find(value)
+    except DataError:
+        source = None
+    if source is None or not source.form:
+        allowed = ", ".join(data_sources.forms())
+        raise UsageError(f"data.source={value} is not allowed; allowed: {allowed}")
+    try:
+        DatasetSpec(source=value)  # the source's own check of its form
+    except DataError as error:
+        raise UsageError(str(error)) from None
 
 
 @dataclass
 class DataConfig:
-    # embedded photos or the landscape wallpapers; ignored with train_dir
-    source: str = setting("embedded", allowed=DATA_SOURCES)
+    # where the photos come from (`colorize.datasets.sources`); ignored with train_dir
+    source: str = setting("embedded", allowed=data_sources.forms(), check=check_data_source)
     train_dir: Optional[str] = setting(  # noqa: UP045  folder of colour photos (instead of source)
         None,
         plumbing="a path: the photos' content is fingerprinted (data.content), so a moved "
@@ -216,6 +238,7 @@ _LEAVES = _leaves(RunConfig)
 LEAF_TYPES = {key: kind for key, (kind, _) in _LEAVES.items()}
 ALLOWED_VALUES = {key: m["allowed"] for key, (_, m) in _LEAVES.items() if m.get("allowed")}
 RANGES = {key: m["bounds"] for key, (_, m) in _LEAVES.items() if m.get("bounds")}
+CHECKS = {key: m["check"] for key, (_, m) in _LEAVES.items() if m.get("check")}
 # Settings that never change what a trial computes, each with the reason; left out of the
 # fingerprint. Every other leaf is a result setting.
 PLUMBING = {key: m["plumbing"] for key, (_, m) in _LEAVES.items() if m.get("plumbing")}
@@ -324,31 +347,15 @@ def _merge(base, values: dict[str, Any], origin: str):
     return merged
 
 
-REMOTE_SOURCES = ("hf:", "url:")  # data.source=hf:<dataset>[:<split>], url:<url>#sha256=<hex>
-REMOTE_FORMS = ("hf:<dataset>[:<split>]", "url:<http(s)://...archive>#sha256=<hex>")
-
-
-def _check_remote_source(value: str) -> None:
-    from colorize.datasets import DataError
-    from colorize.datasets.remote import check_source
-
-    try:
-        check_source(value)
-    except DataError as error:
-        raise UsageError(str(error)) from None
-
-
 def validate(cfg: RunConfig) -> None:
     """Check values the types alone cannot; raises UsageError naming the key."""
     flat = flat_values(cfg)
     for key, allowed in ALLOWED_VALUES.items():
         value = str(flat[key]).lower() if key == "trainer.optimizer" else flat[key]
-        if key == "data.source" and str(value).startswith(REMOTE_SOURCES):
-            _check_remote_source(value)
+        if CHECKS.get(key):
+            CHECKS[key](value)
             continue
         if value not in allowed:
-            if key == "data.source":
-                allowed = (*allowed, *REMOTE_FORMS)
             listed = ", ".join(map(str, allowed))
             raise UsageError(f"{key}={flat[key]} is not allowed; allowed: {listed}")
     for key, (low, high) in RANGES.items():

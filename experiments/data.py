@@ -55,38 +55,14 @@ class StudyData:
         }
 
     def _origin(self) -> tuple[str, str, dict]:
-        """The dataset's name, MLflow source type and source: a Hugging Face dataset as MLflow's
-        `HuggingFaceDatasetSource` (path, split, revision), an archive as its `http` source."""
-        spec = self.spec
-        if spec.kind == "hf":
-            from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
-
-            from colorize.datasets.remote import hf_photos, parse_hf
-
-            photos = hf_photos(spec.source)
-            hf_source = HuggingFaceDatasetSource(
-                path=photos.name, split=photos.split, revision=photos.revision
-            )
-            location = hf_source.to_dict() | {
-                "fingerprint": photos.fingerprint,
-                "image_column": photos.column,
-            }
-            name = Path(photos.name).name if parse_hf(spec.source).local else photos.name
-            return f"{name}:{photos.split}", hf_source._get_source_type(), location
-        if spec.kind == "url":
-            from colorize.datasets.remote import parse_url
-
-            archive = parse_url(spec.source)
-            name = Path(archive.url.split("?")[0]).name or archive.url
-            return name, "http", {"url": archive.url, "sha256": archive.sha256}
-        if spec.source == "folder":
-            return Path(spec.name).name, "local", {"path": spec.name}
-        location = {"source": spec.source}
-        if spec.source == "landscapes":
-            from colorize.datasets.landscapes import packages
-
-            location["debian_packages"] = packages()
-        return spec.source, spec.source, location
+        """The dataset's name, MLflow source type and source, from its data source's origin
+        (`colorize.datasets.sources`); an origin MLflow has a form for is written in it."""
+        origin = self.spec.origin.origin(self.spec)
+        location = origin["location"]
+        in_mlflow = _MLFLOW_FORMS.get(origin["type"])
+        if in_mlflow is not None:
+            location = in_mlflow(location)
+        return origin["name"], origin["type"], location
 
     def load(self):
         """The dataset, converted to LAB once and memory-mapped from `<runs_dir>/cache`."""
@@ -97,6 +73,20 @@ class StudyData:
             return load_dataset_cached(cache, self.spec, refs=self.refs)
         except DataError as error:
             raise UsageError(str(error)) from None
+
+
+def _hugging_face(location: dict) -> dict:
+    """A Hub dataset as MLflow's `HuggingFaceDatasetSource` (path, split, revision) writes it,
+    with what it lacks (the `datasets` fingerprint, the image column)."""
+    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+
+    known = ("path", "split", "revision")
+    source = HuggingFaceDatasetSource(**{key: location[key] for key in known})
+    return source.to_dict() | {k: v for k, v in location.items() if k not in known}
+
+
+# Origin types (`Source.origin`'s `type`) that MLflow has its own dataset source for.
+_MLFLOW_FORMS = {"hugging_face": _hugging_face}
 
 
 def check_test_dir(cfg: RunConfig) -> None:

@@ -145,7 +145,8 @@ def _alias(
 
 def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: int, dataset):
     """Colorize `data.test_dir` into `<runs_dir>/results/<study>`, and score the best model
-    against gray on the colour test photos: the landscape test set, or the test folder's."""
+    against gray on the colour test photos: the test folder's, or the fixed test set of the data
+    source (the landscapes')."""
     from colorize.predict import load_model
 
     model, settings = load_model(model_path)
@@ -153,11 +154,12 @@ def test_photos(cfg: RunConfig, name: str, tracker, model_path: Path, number: in
     if cfg.data.test_dir:
         photos = colorize_test_dir(cfg, name, model, settings["l_scaling"])
         source = f"the test folder {cfg.data.test_dir}"
-    elif dataset.spec.source == "landscapes":
-        from colorize.datasets.landscapes import landscape_photos
+    elif dataset.spec.origin.test_set:  # a source with a fixed test set of its own
+        from colorize.datasets import test_photos as fixed_test_photos
 
-        photos = [(ref.name.split(":", 1)[1], ref.read()) for ref in landscape_photos("test")]
-        source = f"the {len(photos)} landscape test photos"
+        refs = fixed_test_photos(dataset.spec)
+        photos = [(ref.name.split(":", 1)[-1], ref.read()) for ref in refs]
+        source = f"the {len(photos)} {dataset.spec.origin.test_set}"
     if not photos:
         return
     from colorize.evaluate import evaluate

@@ -20,7 +20,6 @@ from experiments import config as config_module
 from experiments.config import (
     ALLOWED_VALUES,
     DEFAULT_PROFILE,
-    REMOTE_FORMS,
     available_profiles,
     available_studies,
     compose,
@@ -58,8 +57,6 @@ def key_lines() -> list[str]:
             if name != DEFAULT_PROFILE and values[key] != value and key != "profile"
         ]
         allowed = ALLOWED_VALUES.get(key)
-        if key == "data.source":
-            allowed = (*allowed, *REMOTE_FORMS)
         extra = f"; one of {', '.join(map(str, allowed))}" if allowed else ""
         extra += f" (profile {', '.join(others)})" if others else ""
         lines.append(f"  {key}={_shown(value)}{extra}")

@@ -1,10 +1,12 @@
-"""Datasets of photos in LAB: a folder of colour photos, the embedded default set, the
-landscape wallpapers, a Hugging Face dataset (`hf:...`) or an archive at a URL (`url:...`), each cut into seeded crops and held compactly (L as uint8, a/b as int8, and
-the exact accuracy label as uint8) with a manifest of every source photo (name, SHA-256, scene,
-split), so a run records exactly what it trained and validated on.
+"""Datasets of photos in LAB from any source of `colorize.datasets.sources` (the embedded
+default set, the landscape wallpapers, a folder of colour photos, a Hugging Face dataset
+`hf:...` or an archive at a URL `url:...`), each cut into seeded crops and held compactly (L as
+uint8, a/b as int8, and the exact accuracy label as uint8) with a manifest of every source photo
+(name, SHA-256, scene, split), so a run records exactly what it trained and validated on.
 
 Validation never sees a training scene: whole scenes, not crops, are split. Every source goes
 through the same builder (`builder.build`); `colorize.cache` stores its arrays on disk.
+`test_photos` gives the whole photos people judge a model on, none of them trained on.
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from colorize import images
-from colorize.datasets.builder import BuildSettings, build, check_split
+from colorize.datasets import sources
+from colorize.datasets.builder import BuildSettings, build, check_split, validation_scenes
 from colorize.datasets.photos import (
     EMBEDDED_NAME,
     DataError,
     PhotoRef,
     check_folder,
     embedded_arrays,
-    embedded_photos,
-    folder_photos,
     walk_images,
 )
 from colorize.datasets.sinks import MemorySink
@@ -40,8 +41,8 @@ __all__ = [
     "load_dataset",
     "read_photos",
     "source_photos",
+    "test_photos",
 ]
-SOURCES = ("embedded", "landscapes", "folder")  # and hf:... and url:... (`remote`)
 
 
 @dataclass
@@ -93,8 +94,9 @@ class DatasetSpec:
     """Which photos and how they become crops.
 
     Attributes:
-        source: "embedded", "landscapes", "folder" (then `folder` is read),
-            "hf:<dataset>[:<split>]" or "url:<archive URL>#sha256=<hex>".
+        source: what `colorize.datasets.sources` takes: "embedded", "landscapes", "folder"
+            (then `folder` is read), "hf:<dataset>[:<split>]" or
+            "url:<archive URL>#sha256=<hex>".
         val_photos: whole scenes held out for validation (embedded, landscapes); a folder, a
             Hugging Face dataset and an archive hold out `val_fraction` of their photos instead.
     """
@@ -108,27 +110,26 @@ class DatasetSpec:
     seed: int = 0
 
     def __post_init__(self):
-        from colorize.datasets import remote
+        self.origin.check(self)
 
-        if remote.is_remote(self.source):
-            remote.check_source(self.source)
-        elif self.source not in SOURCES:
-            allowed = ", ".join((*SOURCES, "hf:<dataset>[:<split>]", "url:<url>#sha256=<hex>"))
-            raise DataError(f"unknown data source {self.source!r}; allowed: {allowed}")
+    @property
+    def origin(self) -> sources.Source:
+        """The source of its photos (`colorize.datasets.sources`)."""
+        return sources.find(self.source)
 
     @property
     def kind(self) -> str:
-        """embedded, landscapes, folder, hf or url."""
-        return self.source.partition(":")[0]
+        """The source's name: embedded, landscapes, folder, hf, url (or one registered)."""
+        return self.origin.name
 
     @property
     def like_folder(self) -> bool:
         """Photos of no fixed split: `val_fraction` of them are held out."""
-        return self.kind in ("folder", "hf", "url")
+        return self.origin.holds_out_fraction
 
     @property
     def name(self) -> str:
-        return str(Path(self.folder).expanduser()) if self.source == "folder" else self.source
+        return self.origin.name_of(self)
 
     @property
     def settings(self) -> BuildSettings:
@@ -138,18 +139,13 @@ class DatasetSpec:
             seed=self.seed,
             val_photos=None if self.like_folder else self.val_photos,
             val_fraction=self.val_fraction,
+            val_scenes=self.origin.validation_scenes,
         )
 
     @property
     def what(self) -> str:
         """The source as messages name it."""
-        if self.kind == "hf":
-            return f"Hugging Face dataset {self.source.removeprefix('hf:')}"
-        if self.kind == "url":
-            return f"the archive {self.source.removeprefix('url:').partition('#')[0]}"
-        return (
-            f"training folder {self.name}" if self.source == "folder" else f"the {self.name} set"
-        )
+        return self.origin.what(self)
 
 
 def source_photos(spec: DatasetSpec) -> list[PhotoRef]:
@@ -160,39 +156,59 @@ def source_photos(spec: DatasetSpec) -> list[PhotoRef]:
             dataset or archive that cannot be had, or a split that leaves no training (or
             validation) photo.
     """
-    if spec.source == "folder":
-        folder = check_folder(spec.folder, "training")
-        refs = folder_photos(folder)
-        if not refs:
-            allowed = ", ".join(images.IMAGE_EXTENSIONS)
-            raise DataError(f"training folder {folder} holds no image files ({allowed})")
-    elif spec.kind == "hf":
-        from colorize.datasets.remote import hf_photos
-
-        refs = hf_photos(spec.source).refs
-    elif spec.kind == "url":
-        from colorize.datasets.remote import url_photos
-
-        refs = url_photos(spec.source)[1]
-    elif spec.source == "landscapes":
-        from colorize.datasets.landscapes import landscape_photos
-
-        refs = landscape_photos("train")
-    else:
-        refs = embedded_photos()
-    if spec.source != "folder":
+    refs = spec.origin.photos(spec)
+    if not spec.like_folder:  # `val_photos` too many is refused before any photo is read;
+        # a share held out is checked by the build, which says what it skipped
         check_split(len({ref.scene for ref in refs}), spec.settings, spec.what)
     return refs
+
+
+def test_photos(spec: DatasetSpec) -> list[PhotoRef]:
+    """The whole photos people judge a model of `spec` on, none of them trained on: the
+    landscapes' 7 fixed test photos; for any other source its validation scenes' photos, as
+    `load_dataset` holds them out (the embedded set: `sources.embedded`'s named scenes).
+
+    Raises:
+        DataError: as `source_photos`.
+    """
+    return spec.origin.test_photos(spec)
+
+
+def held_out_photos(spec: DatasetSpec, refs: list[PhotoRef]) -> list[PhotoRef]:
+    """The photos of `refs` that `spec`'s build holds out for validation. The builder draws
+    among usable photos (grayscale and unreadable ones skipped), so those are read here too:
+    only the named scenes' where they are enough, else every photo once."""
+    settings, count = spec.settings, spec.settings.val_photos
+    named = [scene for scene in settings.val_scenes if any(r.scene == scene for r in refs)]
+    if count is not None and count <= len(named):
+        kept = {ref.name for ref in refs if ref.scene in named and _usable(ref)}
+        usable = [
+            scene for scene in named if any(r.name in kept and r.scene == scene for r in refs)
+        ]
+        if len(usable) >= count:
+            held = set(usable[:count])
+            return [ref for ref in refs if ref.scene in held and ref.name in kept]
+    kept = {ref.name for ref in refs if _usable(ref)}
+    scenes = [ref.scene for ref in refs if ref.name in kept]
+    check_split(len(set(scenes)), settings, spec.what)
+    held = validation_scenes(scenes, settings)
+    return [ref for ref in refs if ref.scene in held and ref.name in kept]
+
+
+def _usable(ref: PhotoRef) -> bool:
+    """Whether the builder keeps `ref`: readable and in colour."""
+    try:
+        return not images.is_grayscale(ref.read())
+    except images.UnreadableImage:
+        return False
 
 
 def to_lab_data(spec: DatasetSpec, arrays: dict, built) -> LabData:
     """A `LabData` of built arrays (`built`: a build's record of photos); a folder's photo
     names become paths under it."""
-    skipped, upscaled = built.skipped, built.upscaled
-    if spec.source == "folder":
-        base = Path(spec.folder).expanduser()
-        skipped = {k: [str(base / name) for name in v] for k, v in skipped.items()}
-        upscaled = [str(base / name) for name in upscaled]
+    locate = spec.origin.located
+    skipped = {k: [locate(spec, name) for name in v] for k, v in built.skipped.items()}
+    upscaled = [locate(spec, name) for name in built.upscaled]
     return LabData(
         spec.name, spec.image_size, **arrays, manifest=built.manifest, skipped=skipped,
         upscaled=upscaled,

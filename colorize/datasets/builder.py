@@ -36,13 +36,15 @@ KINDS = ("l", "target")
 @dataclass(frozen=True)
 class BuildSettings:
     """How photos become arrays. Validation takes `val_photos` scenes, or (when it is None)
-    `val_fraction` of them, at least one."""
+    `val_fraction` of them, at least one: the usable ones of `val_scenes` first, in order, then
+    a seeded draw of the rest."""
 
     image_size: int
     crops_per_photo: int
     seed: int = 0
     val_photos: int | None = 3
     val_fraction: float = 0.1
+    val_scenes: tuple[str, ...] = ()
 
     @property
     def val_crops(self) -> int:
@@ -107,14 +109,18 @@ def _in_order(refs: list[PhotoRef], settings: BuildSettings) -> Iterator[_Prepar
 
 
 def validation_scenes(scenes: list[str], settings: BuildSettings) -> set[str]:
-    """The scenes held out for validation: a seeded draw of whole scenes."""
+    """The scenes held out for validation: the named ones (`settings.val_scenes`) first, then a
+    seeded draw of whole scenes among the rest."""
     unique = sorted(set(scenes))
     if settings.val_photos is not None:
         count = settings.val_photos
     else:
         count = min(len(unique) - 1, max(1, round(len(unique) * settings.val_fraction)))
-    order = np.random.default_rng(settings.seed).permutation(len(unique))
-    return {unique[i] for i in order[:count]}
+    named = [scene for scene in settings.val_scenes if scene in unique][:count]
+    rest = [scene for scene in unique if scene not in named]
+    # Without named scenes the draw is the one every earlier dataset was split by.
+    order = np.random.default_rng(settings.seed).permutation(len(rest))
+    return {*named, *(rest[i] for i in order[: count - len(named)])}
 
 
 def check_split(scenes: int, settings: BuildSettings, what: str, skipped: str = "") -> None:

@@ -35,18 +35,6 @@ _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", 
 _COMPLETE = ".complete"  # written last into an unpacked archive's folder
 
 
-def is_remote(source: str) -> bool:
-    return source.startswith((HF_PREFIX, URL_PREFIX))
-
-
-def check_source(source: str) -> None:
-    """Raise DataError (one line, saying the expected form) for a malformed hf: or url: source."""
-    if source.startswith(HF_PREFIX):
-        parse_hf(source)
-    elif source.startswith(URL_PREFIX):
-        parse_url(source)
-
-
 # --- Hugging Face ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class HfSource:
