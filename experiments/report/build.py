@@ -16,6 +16,7 @@ from experiments import records as r
 from experiments.report import figures, paper
 from experiments.report.comparisons import comparison_for
 from experiments.report.comparisons.settings import best_trial, failure_table
+from experiments.report.humantest import HEADING, human_section
 from experiments.report.overview import READING, description, overview_items
 from experiments.report.pdf import ReportPdf
 from experiments.report.stored_study import StoredStudy, download_artifact
@@ -148,7 +149,22 @@ def side_by_side(stored: StoredStudy, grouping, scratch: Path) -> Path | None:
     return path
 
 
-def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts) -> int:
+def _human_pages(pdf: ReportPdf, human) -> None:
+    """The "Can people tell?" section: the paper's human test beside ours."""
+    pdf.add_page()
+    pdf.heading(HEADING)
+    pdf.paragraphs(human.paragraphs)
+    pdf.paragraphs(human.verdicts)
+    for table in human.tables:
+        pdf.add_table(table)
+    pdf.figure(
+        f"{HEADING} The pairs people judged",
+        "gray input | each model's colorization | the original, as shown (cut and sized alike)",
+        human.picture,
+    )
+
+
+def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts, human) -> int:
     comparison = comparison_for(stored)
     grouping = comparison.grouping(stored)
     footer = (
@@ -175,6 +191,8 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts)
     for table in [*tables, *([gray] if gray else [])]:
         pdf.add_page()
         pdf.add_table(table)
+    if human is not None:
+        _human_pages(pdf, human)
     if hasattr(comparison, "figures_of"):
         for figure_title, subtitle, png in comparison.figures_of(stored, scratch):
             pdf.figure(figure_title, subtitle, png)
@@ -230,23 +248,31 @@ def build_report(stored: StoredStudy, reports_dir: Path) -> Report:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         gray, gray_sentence = gray_table(stored, scratch / "gray")
+        human = human_section(stored, scratch)
         every = trials_table(stored)
         written: list[Path] = []
-        for table in [*tables, *([gray] if gray else []), every]:
+        human_tables = human.tables if human is not None else []
+        for table in [*tables, *([gray] if gray else []), *human_tables, every]:
             suffix = f"-{table.name}" if table.name else ""
             path = reports_dir / f"{stored.name}{suffix}.csv"
             table.frame.to_csv(path, index=False)
             written.append(path)
-        for stale in ("failed", "gray"):  # tables an earlier build had and this one has not
+        for stale in (
+            "failed",
+            "gray",
+            "human",
+            "human-photos",
+        ):  # tables an earlier build had and this one has not
             path = reports_dir / f"{stored.name}-{stale}.csv"
             if path.exists() and path not in written:
                 path.unlink()
         pdf_path = reports_dir / f"{stored.name}.pdf"
         draft = reports_dir / f".{stored.name}.pdf.part"  # a failed build leaves the old PDF
         try:
-            pages = _write_pdf(stored, draft, tables, gray, every, scratch, verdicts)
+            pages = _write_pdf(stored, draft, tables, gray, every, scratch, verdicts, human)
             os.replace(draft, pdf_path)
         finally:
             draft.unlink(missing_ok=True)
     sentences = verdicts + ([gray_sentence] if gray_sentence else [])
+    sentences += [f"{HEADING} {sentence}" for sentence in (human.verdicts if human else [])]
     return Report([pdf_path, *written], pages, sentences)
