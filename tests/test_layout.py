@@ -9,7 +9,7 @@ import pytest
 # experiments/, top to bottom: a module may import its own layer and those below it, never one
 # above. Imports inside functions count; imports only for type checkers do not (they never run).
 LAYERS = [
-    ["experiments.run", "experiments.ui", "experiments.report"],
+    ["experiments.run", "experiments.ui", "experiments.report", "experiments.humantest"],
     ["experiments.study"],
     ["experiments.finish", "experiments.model_aliases", "experiments.pareto_finish"],
     ["experiments.engines"],

@@ -19,7 +19,7 @@ import numpy as np
 
 from colorize import images
 from colorize.datasets import sources
-from colorize.datasets.builder import BuildSettings, build, check_split, validation_scenes
+from colorize.datasets.builder import BuildSettings, build, check_split
 from colorize.datasets.photos import (
     EMBEDDED_NAME,
     DataError,
@@ -172,35 +172,6 @@ def test_photos(spec: DatasetSpec) -> list[PhotoRef]:
         DataError: as `source_photos`.
     """
     return spec.origin.test_photos(spec)
-
-
-def held_out_photos(spec: DatasetSpec, refs: list[PhotoRef]) -> list[PhotoRef]:
-    """The photos of `refs` that `spec`'s build holds out for validation. The builder draws
-    among usable photos (grayscale and unreadable ones skipped), so those are read here too:
-    only the named scenes' where they are enough, else every photo once."""
-    settings, count = spec.settings, spec.settings.val_photos
-    named = [scene for scene in settings.val_scenes if any(r.scene == scene for r in refs)]
-    if count is not None and count <= len(named):
-        kept = {ref.name for ref in refs if ref.scene in named and _usable(ref)}
-        usable = [
-            scene for scene in named if any(r.name in kept and r.scene == scene for r in refs)
-        ]
-        if len(usable) >= count:
-            held = set(usable[:count])
-            return [ref for ref in refs if ref.scene in held and ref.name in kept]
-    kept = {ref.name for ref in refs if _usable(ref)}
-    scenes = [ref.scene for ref in refs if ref.name in kept]
-    check_split(len(set(scenes)), settings, spec.what)
-    held = validation_scenes(scenes, settings)
-    return [ref for ref in refs if ref.scene in held and ref.name in kept]
-
-
-def _usable(ref: PhotoRef) -> bool:
-    """Whether the builder keeps `ref`: readable and in colour."""
-    try:
-        return not images.is_grayscale(ref.read())
-    except images.UnreadableImage:
-        return False
 
 
 def to_lab_data(spec: DatasetSpec, arrays: dict, built) -> LabData:

@@ -123,6 +123,37 @@ def validation_scenes(scenes: list[str], settings: BuildSettings) -> set[str]:
     return {*named, *(rest[i] for i in order[: count - len(named)])}
 
 
+def held_out(refs: list[PhotoRef], settings: BuildSettings, what: str) -> list[PhotoRef]:
+    """The photos of `refs` that a build with `settings` holds out for validation. The draw is
+    among usable photos (grayscale and unreadable ones skipped), so those are read here too:
+    only the named scenes' (`settings.val_scenes`) where they are enough, else every photo once.
+
+    Raises:
+        DataError: as `check_split`.
+    """
+    count = settings.val_photos
+    named = [scene for scene in settings.val_scenes if any(r.scene == scene for r in refs)]
+    if count is not None and count <= len(named):
+        kept = {ref.name for ref in refs if ref.scene in named and _usable(ref)}
+        usable = [s for s in named if any(r.name in kept and r.scene == s for r in refs)]
+        if len(usable) >= count:
+            held = set(usable[:count])
+            return [ref for ref in refs if ref.scene in held and ref.name in kept]
+    kept = {ref.name for ref in refs if _usable(ref)}
+    scenes = [ref.scene for ref in refs if ref.name in kept]
+    check_split(len(set(scenes)), settings, what)
+    held = validation_scenes(scenes, settings)
+    return [ref for ref in refs if ref.scene in held and ref.name in kept]
+
+
+def _usable(ref: PhotoRef) -> bool:
+    """Whether a build keeps `ref`: readable and in colour."""
+    try:
+        return not images.is_grayscale(ref.read())
+    except images.UnreadableImage:
+        return False
+
+
 def check_split(scenes: int, settings: BuildSettings, what: str, skipped: str = "") -> None:
     """Refuse settings that leave no training photo, or no validation one."""
     if scenes < 2:

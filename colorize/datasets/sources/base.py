@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from colorize.datasets.builder import held_out
 from colorize.datasets.photos import PhotoRef
 
 if TYPE_CHECKING:
@@ -51,9 +52,7 @@ class Source:
     def test_photos(self, spec: DatasetSpec) -> list[PhotoRef]:
         """Whole photos people judge a model on, none of them trained on: by default the
         validation scenes' photos, as the dataset builder holds them out."""
-        from colorize.datasets import held_out_photos
-
-        return held_out_photos(spec, self.photos(spec))
+        return held_out(self.photos(spec), spec.settings, spec.what)
 
     def what(self, spec: DatasetSpec) -> str:
         """The source as messages name it."""
