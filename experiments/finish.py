@@ -12,6 +12,7 @@ import pandas as pd
 from experiments import records as r
 from experiments.config import RunConfig
 from experiments.errors import UsageError
+from experiments.links import experiment_link, ui_base
 from experiments.model_aliases import CHAMPION, group_aliases
 from experiments.pareto_finish import publish_front
 from experiments.ranking import rank
@@ -73,6 +74,8 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
                 model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
         if model_path.exists():
             test_photos(cfg, name, tracker, model_path, outcome.best[0], dataset)
+    link = experiment_link(ui_base(tracker.tracking_uri), tracker.experiment_id)
+    print(f"the study's runs in the MLflow UI: {link}")
     print(f"browse the runs: {ui_command(cfg)}")
 
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from experiments.errors import USAGE_EXIT, UsageError
+from experiments.links import experiment_link
 from experiments.overrides import parse
 from experiments.redact import connectable, mask_console, masked_url, remember
 from experiments.store_urls import (
@@ -122,21 +123,20 @@ def dashboard_command(argv: list[str]) -> list[str]:
 
 
 def runs_links(uri: str, host: str, port: str) -> str:
-    """Where each study's training runs are: MLflow's UI opens an experiment on the view its
-    sidebar switch names (GenAI, the default, or Model training), remembered per browser."""
+    """Where each study's training runs are: each link opens the experiment in MLflow's
+    "Model training" view (`experiments.links`); from the home page, the sidebar's switch picks
+    the view (GenAI by default), remembered per browser."""
     from mlflow.tracking import MlflowClient
 
     experiments = [
         e for e in MlflowClient(uri).search_experiments() if e.name != "Default"
     ]  # fmt: skip
-    lines = [
-        f"  {e.name}: http://{host}:{port}/#/experiments/{e.experiment_id}/runs"
-        for e in experiments
-    ]
+    base = f"http://{host}:{port}"
+    lines = [f"  {e.name}: {experiment_link(base, e.experiment_id)}" for e in experiments]
     return "\n".join([
         *lines,
-        'In the UI, choose "Model training" at the top of the sidebar: experiments then open on '
-        "their training runs (the browser remembers it).",
+        'From the home page, choose "Model training" at the top of the sidebar: experiments then '
+        "open on their training runs (the browser remembers it).",
     ])  # fmt: skip
 
 

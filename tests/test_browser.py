@@ -1,8 +1,9 @@
 """The MLflow UI and optuna-dashboard over the stores of a smoke study, in headless Chromium.
 
 Starts the real servers (`python -m experiments.ui`, `... ui dashboard`) on free loopback ports,
-checks what a user looks for (from the home page, the study's experiment opening on its trial runs with their optimizer, the report and the dataset on
-the study's run, the study and its trials in the dashboard), saves screenshots under
+checks what a user looks for (from the home page, the study's experiment opening on its trial
+runs with their optimizer; the printed links opening the Model training view; the report and the
+dataset on the study's run, the study and its trials in the dashboard), saves screenshots under
 `test-artifacts/`, and stops each server with its children.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.needs import needs
 from tests.servers import free_port, running
 from tests.studies_helpers import load_trials, mlflow_runs
 
@@ -28,7 +30,7 @@ CHROMIUM_ARGS = [  # a closed network: no background connections, no first-run w
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+    needs("Debian's chromium is not installed", CHROMIUM is not None),
 ]
 
 
@@ -85,6 +87,47 @@ def test_study_experiment_lists_its_runs_with_their_optimizer(ui):
         page.screenshot(path=str(ARTIFACTS / "mlflow-ui-trial.png"))
         browser.close()
     assert (ARTIFACTS / "mlflow-ui-experiment.png").stat().st_size > 10_000
+
+
+def test_every_printed_link_opens_the_model_training_view(ui, smoke_optimizers_study):
+    """In a fresh browser (no view remembered), the link a study prints last, the one
+    `experiments.ui` lists and the report's link to the study's run open the training runs,
+    not MLflow's GenAI overview."""
+    from playwright.sync_api import sync_playwright
+
+    from experiments.links import LOCAL_UI, run_link
+    from experiments.ui import runs_links
+
+    url, runs_dir = ui
+    lines = smoke_optimizers_study[1].stdout.strip().splitlines()
+    study_link = lines[-2].removeprefix("the study's runs in the MLflow UI: ")
+    assert study_link.startswith(LOCAL_UI) and study_link.endswith(
+        "?workflowType=machine_learning"
+    )
+    host, port = url.removeprefix("http://").split(":")
+    (listed,) = [
+        line.split(": ", 1)[1]
+        for line in runs_links(f"sqlite:///{runs_dir / 'mlflow.db'}", host, port).splitlines()
+        if line.startswith("  optimizers: ")
+    ]
+    assert listed == study_link.replace(LOCAL_UI, url)
+    runs = mlflow_runs(runs_dir, "optimizers")
+    parent = runs[runs["tags.colorize.role"] == "study"].iloc[0]
+    trial_name = runs.loc[runs["tags.colorize.role"] == "trial", "tags.mlflow.runName"].iloc[0]
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(listed)
+        page.get_by_text("optimizers (optuna)").wait_for(timeout=60_000)  # the study's run
+        page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
+        page.get_by_text(trial_name, exact=True).wait_for(timeout=30_000)  # its trials listed
+        assert "/runs" in page.url and "/overview" not in page.url
+        assert page.get_by_text("Model training", exact=True).count() >= 1
+        page.screenshot(path=str(ARTIFACTS / "mlflow-ui-printed-link.png"))
+        page.goto(run_link(url, parent["experiment_id"], parent["run_id"]))
+        page.get_by_text("optimizers (optuna)").first.wait_for(timeout=60_000)
+        page.get_by_text("Parameters", exact=False).first.wait_for(timeout=30_000)
+        assert f"/runs/{parent['run_id']}" in page.url
+        browser.close()
 
 
 def test_the_report_and_the_dataset_show_on_the_study_run(ui, tmp_path):

@@ -25,6 +25,7 @@ LAYERS = [
     ["experiments.config"],
     [
         "experiments.engine_registry",
+        "experiments.links",
         "experiments.overrides",
         "experiments.records",
         "experiments.store_urls",

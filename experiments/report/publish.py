@@ -6,17 +6,16 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from experiments.links import run_link, ui_base
 from experiments.report.stored_study import StoredStudy, client
 
 FOLDER = "report"
-LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m experiments.ui` serves by default
 
 
 def run_address(stored: StoredStudy) -> str:
-    """The parent run's page in the MLflow UI."""
-    base = stored.tracking_uri if stored.tracking_uri.startswith("http") else LOCAL_UI
+    """The parent run's page in the MLflow UI (its Model training view)."""
     experiment, run = stored.parent["experiment_id"], stored.parent["run_id"]
-    return f"{base.rstrip('/')}/#/experiments/{experiment}/runs/{run}"
+    return run_link(ui_base(stored.tracking_uri), experiment, run)
 
 
 def publish(stored: StoredStudy, files: list[Path]) -> str:
