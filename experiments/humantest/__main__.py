@@ -159,16 +159,22 @@ def serve(test, listener: socket.socket, share: bool) -> int:
     host, port = listener.getsockname()[:2]
     shown = _shared_address() if share else ("127.0.0.1" if host == "0.0.0.0" else host)
     publishing = threading.Lock()
+    wanted = threading.Event()
 
-    def publish_quietly() -> None:  # after each finished session, in the background
-        def work():
+    def publisher() -> None:  # one publication at a time; sessions ending meanwhile share one
+        while True:
+            wanted.wait()
+            wanted.clear()
             with publishing:
                 try:
                     test.publish()
                 except Exception as error:  # the answers are stored; MLflow can wait
                     log.warning("results not written to MLflow yet: %s", error)
 
-        threading.Thread(target=work, daemon=True).start()
+    threading.Thread(target=publisher, daemon=True).start()
+
+    def publish_quietly() -> None:  # after each finished session
+        wanted.set()
 
     app = make_app(test.store, test.image_folder, test.protocol, on_finished=publish_quietly)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

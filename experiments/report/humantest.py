@@ -49,13 +49,13 @@ def human_section(stored: StoredStudy, scratch: Path) -> HumanSection | None:
         f"({100 * paper['fool_rate']:.0f} % fooled). Zhang, Isola and Efros (2016) fooled "
         f"people on {100 * summary['zhang_fool_rate']:.0f} % of pairs; 50 % means people cannot "
         "tell at all.",
-        f"Ours: {people['started']} participants ({people['finished']} finished; "
+        f"Ours: {people['started']} participant(s) ({people['finished']} finished; "
         f"{people['flagged']} missed a catch pair and are counted apart) gave "
         f"{answers['counted']} counted answers. Each saw every test photo once per model, the "
         f"original on a random side, in an order of their own, after {protocol.get('practice', 0)}"
         f" practice pairs with feedback (not counted), with {protocol.get('catch', 0)} catch pairs "
         f"(original against gray) mixed in; pairs were {protocol.get('size', '?')} px a side and "
-        + (f"shown for {limit} s." if limit else "shown until the answer.")
+        + (f"shown for {limit:g} s." if limit else "shown until the answer.")
         + f" Colour vision: {_counts(people['colour_vision'])}; work with photos: "
         f"{_counts(people['expertise'])}.",
         f"Verdicts rest on the {summary['test']}: reproduced when the interval lies below 50 %, "
