@@ -88,6 +88,7 @@ class Tracker:
             self.client = MlflowClient(tracking_uri)
             self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None
+        self.location = ""  # where the engine keeps the study (`start_study_run`)
         self.fingerprint = ""
         self.dataset: dict[str, Any] | None = None  # logged on each trial's run too
 
@@ -162,7 +163,7 @@ class Tracker:
         """Reopen this study's parent run, or create it. Two processes that start the study at
         the same moment may both create one: each looks again after creating, and the one
         whose run is not the oldest deletes its own and joins the oldest."""
-        self.fingerprint = fingerprint
+        self.fingerprint, self.location = fingerprint, location
         existing = self.find_study_run()
         if existing is None:
             created = self._create_study_run(location, definition, fingerprint)
@@ -234,8 +235,12 @@ class Tracker:
 
     def publishing(self, registered: str):
         """A lock on registering `registered`'s versions and aliases: two processes finishing
-        the study together take turns, so the second finds the first's versions and adds none."""
-        return store_lock(self.tracking_uri, f"publish.{registered}")
+        the study together take turns, so the second finds the first's versions and adds none.
+        It is held in the MLflow store, or, where that is a server (which has no lock), in the
+        study's own storage (`location`), which every host running the study shares. A lock
+        that cannot be taken stops the registration (a one-line `UsageError`)."""
+        where = self.location if self.is_server else self.tracking_uri
+        return store_lock(where, f"publish.{registered}", required=True)
 
     def register_model(
         self, run_id: str, model_path: Path, registered: str, latest: bool = False
