@@ -200,6 +200,10 @@ class RunConfig:
     heartbeat: int = setting(  # seconds; a trial of another host silent for 3 beats is retried
         10, bounds=(1, 3600), plumbing="how soon a dead worker's trial is retried"
     )
+    # race the seeds: a round of one more seed per group whose comparison is undecided
+    # (`experiments.engines.racing`), until every comparison is decided or max_seeds is reached
+    race: bool = setting(False)
+    max_seeds: int = setting(10, bounds=(3, 1000))  # racing: the most seeds a group gets
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -20,8 +20,8 @@ from experiments import config as config_module
 from experiments import fingerprint as fingerprints
 from experiments import records as r
 from experiments.config import Profile, RunConfig, study_name
-from experiments.engine_registry import engine_type, make_engine
-from experiments.engines import Engine
+from experiments.engines import Engine, engine_type, make_engine
+from experiments.engines.racing import raced
 from experiments.errors import INCOMPLETE_EXIT, UsageError
 from experiments.ranking import group_bests
 from experiments.store_urls import check_reachable, default_tracking_uri
@@ -85,6 +85,7 @@ def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
 
 def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | None = None) -> int:
     secondary = is_secondary()
+    spec = raced(cfg, spec)  # a race's seeds reach its cap (and its fingerprint says so)
     import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
     runs_dir = Path(cfg.runs_dir).expanduser()
     _check_places(cfg, runs_dir)
@@ -141,7 +142,28 @@ def _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, da
     from experiments.finish import finish
 
     finish(cfg, spec, name, tracker, outcome, models_dir, dataset)
+    if outcome.race is not None:
+        _end_race(outcome.race, outcome.rows, tracker)
     return 0
+
+
+def _end_race(state, rows: list[dict], tracker) -> None:
+    """The race's last look and verdicts on the console and the study's run."""
+    from experiments.engines import racing
+
+    counts: dict = {}
+    for row in rows:
+        if row["state"] == "COMPLETE":
+            params = {
+                k.removeprefix("params_"): v for k, v in row.items() if k.startswith("params_")
+            }
+            group = racing.group_of(params)
+            counts[group] = counts.get(group, 0) + 1
+    for line in [*racing.round_lines(state, counts), *racing.verdict_lines(state)]:
+        print(line)
+    step = len(state.looks) - 1
+    tracker.log_metrics(tracker.parent_run_id, racing.round_metrics(state), step=step)
+    tracker.log_dict(tracker.parent_run_id, state.record(), racing.RACE_ARTIFACT)
 
 
 def _load(dataset) -> tuple:
@@ -168,7 +190,8 @@ def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
     bar = tqdm(total=total, initial=min(total, engine.done()), desc="trials", unit="trial")
 
     def on_trial_end(done: int, leaders: list, settled: list[dict]) -> None:
-        bar.n = min(total, done)  # other workers' trials count too
+        bar.total = max(bar.total, done)  # a race adds rounds of trials
+        bar.n = done  # other workers' trials count too
         bar.refresh()
         keep = {number for number, _ in leaders}
         if not engine.spec.is_multi:
@@ -243,6 +266,7 @@ def fingerprint_lines(cfg: RunConfig, spec: StudySpec, profile: Profile) -> list
 
     name = study_name(cfg)
     dataset = StudyData(cfg)
+    spec = raced(cfg, spec)
     current = fingerprints.make_fingerprint(cfg, spec, profile.epoch_scale, dataset.key)
     lines = [
         f"# fingerprint {current.hash}: every setting above that changes results (not "

@@ -43,7 +43,9 @@ STUDY_KEYS = {
     "budget",
     "fixed",
     "space",
+    "comparisons",
 }
+COMPARISON_KEYS = {"name", "a", "b", "metric", "best_vs_runner_up"}
 SAMPLERS = {
     "grid": {"seed"},
     "random": {"seed"},
@@ -99,6 +101,29 @@ class Objective:
         return f"{self.metric} ({self.direction})"
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison a raced study judges after every round (`experiments.engines.racing`):
+    group `a` against group `b` (their settings, seeds aside) on `metric`, or, with
+    `best_vs_runner_up`, the best group against the runner-up on the study's metric."""
+
+    name: str
+    metric: str
+    a: tuple[tuple[str, Any], ...] = ()
+    b: tuple[tuple[str, Any], ...] = ()
+    best_vs_runner_up: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The comparison as data (for the fingerprint and the race's records)."""
+        return {
+            "name": self.name,
+            "metric": self.metric,
+            "a": dict(self.a),
+            "b": dict(self.b),
+            "best_vs_runner_up": self.best_vs_runner_up,
+        }
+
+
 @dataclass
 class StudySpec:
     """A study file, checked. `metric` and `direction` are its first objective; `objectives`
@@ -114,6 +139,9 @@ class StudySpec:
     fixed: dict[str, Any]
     space: dict[str, ParamSpec] = field(default_factory=dict)
     objectives: list[Objective] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    # racing: the seeds the grid starts with (the space's seed choices reach the race's cap)
+    race_start_seeds: list | None = None
 
     def __post_init__(self):
         if not self.objectives:
@@ -145,10 +173,14 @@ class StudySpec:
         return {param.key for param in self.space.values()}
 
     def grid(self) -> dict[str, list]:
-        return {name: list(p.choices) for name, p in self.space.items()}
+        """The points queued when the study starts (a race adds its seeds round by round)."""
+        grid = {name: list(p.choices) for name, p in self.space.items()}
+        if self.race_start_seeds is not None:
+            grid["seed"] = list(self.race_start_seeds)
+        return grid
 
     def grid_size(self) -> int:
-        return math.prod(len(p.choices) for p in self.space.values())
+        return math.prod(len(choices) for choices in self.grid().values())
 
     def total_trials(self, profile: Profile, override: int | None = None) -> int:
         """Trials the study runs in all (across restarts)."""
@@ -365,6 +397,54 @@ def _objectives(raw: dict, origin: str) -> list[Objective]:
     return objectives
 
 
+def _side(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    """One side of a comparison: its settings, seeds aside (checked against the space when the
+    study races, `experiments.engines.racing.raced`)."""
+    if not isinstance(raw, dict) or not raw:
+        raise UsageError(
+            f"{where} must be a mapping of settings to values, e.g. {{optimizer: adam}}"
+        )
+    return tuple(sorted(raw.items()))
+
+
+def _comparisons(raw: dict, objectives, origin: str) -> list:
+    """The study's declared comparisons, each with a metric a study may optimize."""
+    entries = raw.get("comparisons") or []
+    if not isinstance(entries, list):
+        raise UsageError(f"{origin}: comparisons must be a list")
+    found = []
+    for index, entry in enumerate(entries):
+        where = f"{origin}: comparisons[{index}]"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where} must be a mapping")
+        extra = set(entry) - COMPARISON_KEYS
+        if extra:
+            raise UsageError(
+                f"{where} has unknown field(s) {', '.join(sorted(extra))}; allowed: "
+                f"{', '.join(sorted(COMPARISON_KEYS))}"
+            )
+        metric = entry.get("metric", objectives[0].metric)
+        if metric not in OBJECTIVES:
+            raise UsageError(
+                f"{where}: metric {metric!r} not allowed; allowed: {', '.join(OBJECTIVES)}"
+            )
+        if entry.get("best_vs_runner_up"):
+            if "a" in entry or "b" in entry:
+                raise UsageError(f"{where}: best_vs_runner_up takes no a or b")
+            name = str(entry.get("name", "best vs runner-up"))
+            found.append(Comparison(name, metric, best_vs_runner_up=True))
+            continue
+        a, b = (
+            _side(entry.get("a"), f"{where}.a"),
+            _side(entry.get("b"), f"{where}.b"),
+        )
+        if a == b:
+            raise UsageError(f"{where}: a and b are the same group")
+        default = " vs ".join(" ".join(str(v) for _, v in side) for side in (a, b))
+        found.append(Comparison(str(entry.get("name", default)), metric, a, b))
+    return found
+
+
 def load_study(name: str) -> StudySpec:
     """Read and check `studies/<name>.yaml`; raises UsageError naming the file and the problem."""
     path, raw = load_named_yaml(STUDIES_DIR, name, "study")
@@ -396,4 +476,5 @@ def load_study(name: str) -> StudySpec:
         n_trials=budget.get("n_trials"),
         fixed=_fixed_values(raw, origin),
         space=space,
+        comparisons=_comparisons(raw, objectives, origin),
     )

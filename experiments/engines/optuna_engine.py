@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from colorize.locks import exclusive
 from experiments import liveness, records
-from experiments.engines import Engine, Outcome, TrialEnd, leader_values, leaders_of
+from experiments.engines import Engine, Outcome, TrialEnd, leader_values, leaders_of, racing
 from experiments.engines.optuna_grid import enqueue_grid
 from experiments.engines.optuna_reclaim import Reclaims
 from experiments.engines.optuna_sampling import (
@@ -36,6 +36,7 @@ from experiments.engines.optuna_trials import (
     heartbeat_ages,
     is_duplicate,
     is_surplus,
+    retried_numbers,
     rows_of,
     settled_trials,
     unseen_values,
@@ -101,6 +102,7 @@ class OptunaEngine(Engine):
         self.heartbeats = has_heartbeats(self.storage)
         self.grace = 3 * cfg.heartbeat
         self.study_obj: optuna.Study | None = None
+        self.race = racing.Race(spec) if spec.race_start_seeds is not None else None
 
     @classmethod
     def may_hold(cls, cfg, study, runs_dir) -> bool:
@@ -209,6 +211,8 @@ class OptunaEngine(Engine):
     def _remaining(self, total: int) -> int:
         study = self.study_obj
         trials = study.get_trials(deepcopy=False)
+        if self.race is not None:  # a race's trials are its queued rounds, however many
+            return sum(t.state == TrialState.WAITING for t in trials)
         if self.spec.is_grid and not any(t.state == TrialState.WAITING for t in trials):
             return 0  # every queued grid point (and retry) has been taken
         running = sum(t.state == TrialState.RUNNING for t in trials)
@@ -254,6 +258,10 @@ class OptunaEngine(Engine):
                 raise
             for key, value in record.tags.items():
                 trial.set_user_attr(key, value)
+            if self.race is not None:  # what the race compares, read back from the store
+                columns = self.race.columns()
+                compared = {m: float(record.metrics[c]) for m, c in columns.items()}
+                trial.set_user_attr(racing.METRICS_ATTR, compared)
             return record.values if spec.is_multi else record.value
 
         def guarded(trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -329,6 +337,8 @@ class OptunaEngine(Engine):
                         break
                     study.enqueue_trial(fresh)
                 continue
+            if not waiting and self.race is not None and self._extend_race(runner.tracker):
+                continue
             if not waiting:
                 break
             blind = [
@@ -357,6 +367,66 @@ class OptunaEngine(Engine):
             time.sleep(POLL_SECONDS)
         return self._outcome(notes, [])
 
+    # --- racing ----------------------------------------------------------------------------
+    def race_state(self) -> racing.RaceState:
+        """The race as the stored trials and planned rounds say it is."""
+        study = self.study_obj
+        trials = study.get_trials(deepcopy=False)
+        retried = retried_numbers(trials)
+        infos = [
+            racing.TrialInfo(
+                dict(t.params or t.system_attrs.get("fixed_params", {})),
+                t.state.name,
+                dict(t.user_attrs.get(racing.METRICS_ATTR, {})),
+            )
+            for t in trials
+            if t.number not in retried
+            and not t.user_attrs.get(records.SURPLUS_ATTR)
+            and not t.user_attrs.get(records.DUPLICATE_ATTR)
+        ]
+        attrs = study.user_attrs
+        rounds = [v for k, v in sorted(attrs.items()) if k.startswith(racing.ROUND_ATTR_PREFIX)]
+        return self.race.state(infos, rounds)
+
+    def _enqueue_rounds(self, rounds: list[dict]) -> None:
+        """Queue each planned round's trials that the study holds in no trial (a process
+        killed while queueing a round left some out)."""
+        for planned in rounds:
+            for group in planned["groups"]:
+                params = {str(k): v for k, v in group} | {racing.SEED: planned["seed"]}
+                self.study_obj.enqueue_trial(params, skip_if_exists=True)
+
+    def _extend_race(self, tracker) -> bool:
+        """Judge the race after a round and queue the next one, under the store's lock (two
+        workers never plan the same round); returns whether any trial was queued."""
+        study = self.study_obj
+        lock = store_lock(self.url, f"{self.study}.race", getattr(self.storage, "engine", None))
+        with lock:
+            state = self.race_state()
+            self._enqueue_rounds(state.rounds)
+            if any(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False)):
+                return True  # a round planned before a kill, now queued whole
+            if state.next_round is None:
+                return False
+            index = len(state.rounds) + 1
+            study.set_user_attr(f"{racing.ROUND_ATTR_PREFIX}{index:03d}", state.next_round)
+            self._enqueue_rounds([state.next_round])
+        from tqdm.auto import tqdm
+
+        for line in racing.round_lines(state, state.seeds_a_group(self._race_infos())):
+            tqdm.write(line)
+        with contextlib.suppress(Exception):  # the race's records never stop the race
+            tracker.log_metrics(
+                tracker.parent_run_id, racing.round_metrics(state), step=len(state.looks) - 1
+            )
+            tracker.log_dict(tracker.parent_run_id, state.record(), racing.RACE_ARTIFACT)
+        return True
+
+    def _race_infos(self) -> list:
+        return [
+            racing.TrialInfo(dict(t.params), t.state.name) for t in settled_trials(self.study_obj)
+        ]
+
     def _outcome(self, notes: list[str], still_running: list[str]) -> Outcome:
         trials = self.study_obj.get_trials(deepcopy=False)
         for trial in settled_trials(self.study_obj):  # failed by an error, not by its values
@@ -384,4 +454,5 @@ class OptunaEngine(Engine):
         leaders = [(row["number"], run_ids[row["number"]]) for row in leaders_of(rows, self.spec)]
         best = leaders[0] if leaders else None
         front = leaders if self.spec.is_multi else []
-        return Outcome(rows, best, still_running, notes, front)
+        race = self.race_state() if self.race is not None and not still_running else None
+        return Outcome(rows, best, still_running, notes, front, race)

@@ -170,3 +170,36 @@ def pareto_plot(
     axis.legend()
     figure.tight_layout()
     return _save(figure, path)
+
+
+def race_intervals(path: Path, race: dict) -> Path:
+    """A raced study's comparisons round by round: each look's difference with its repeated
+    95 % interval (kept at 95 % over all looks), narrowing as seeds are added; a filled dot
+    marks the look that decided the comparison (its verdict stands from there)."""
+    names = list(dict.fromkeys(c["comparison"] for look in race["looks"] for c in look))
+    figure, axes = plt.subplots(1, max(1, len(names)), figsize=SIZE, squeeze=False)
+    for axis, name in zip(axes[0], names, strict=False):
+        entries = [
+            (index, c) for index, look in enumerate(race["looks"]) for c in look
+            if c["comparison"] == name and c["difference"] is not None
+        ]  # fmt: skip
+        decided_at = next((i for i, c in entries if c["decided"]), None)
+        for index, entry in entries:
+            if decided_at is not None and index > decided_at:
+                break  # the verdict stands from the look that decided it
+            low, high = entry["low"], entry["high"]
+            color = "tab:green" if entry["decided"] else "tab:blue"
+            if low is not None and high is not None:
+                axis.plot([index, index], [low, high], "-", color=color, lw=2.5)
+            axis.plot([index], [entry["difference"]], "o", color=color,
+                      mfc=color if entry["decided"] else "white", ms=7)  # fmt: skip
+        axis.axhline(0.0, color="black", lw=0.8)
+        metric = entries[0][1]["metric"] if entries else ""
+        pair = f"{entries[-1][1]['a']} minus {entries[-1][1]['b']}" if entries else ""
+        axis.set(xlabel="round (0: the starting seeds)", ylabel=f"difference in {metric}",
+                 title=f"{name}\n{pair}")  # fmt: skip
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    figure.suptitle(
+        f"{race['method']}; up to {race['max_seeds']} seeds a group", fontsize=9, y=1.04
+    )
+    return _save(figure, path)

@@ -13,9 +13,12 @@ the tables leave it out: heads are compared on what they share.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from colorize import stats
+from experiments.report.race import race_figures, race_sentences
 from experiments.report.tables import (
     METRIC,
     Table,
@@ -103,6 +106,7 @@ def losses_table(stored) -> Table:
             "a/b error AuC with each colour bin weighted alike (Zhang et al. 2016). Each "
             "head's validation loss measures something else and is not compared.",
             *(v.sentence() for v in verdicts(stored)),
+            *race_sentences(stored),
         ],
     )
 
@@ -118,3 +122,8 @@ def grouping(stored) -> Grouping:
     order = [NAMES[k] for k in (REGRESSION, CLASSIFICATION) if k in set(keys)]
     order += sorted(set(labels) - set(order))
     return Grouping("head", labels, order)
+
+
+def figures_of(stored, folder: Path) -> list[tuple[str, str, Path]]:
+    """A raced study's intervals narrowing over rounds (`experiments.report.race`)."""
+    return race_figures(stored, folder)

@@ -9,12 +9,14 @@ than 3 seeds each. The paper's gap (about 5 points) is reported beside it.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
 from colorize import stats
 from experiments.report import paper
 from experiments.report.comparisons.settings import best_trial
+from experiments.report.race import race_figures, race_sentences
 from experiments.report.tables import (
     METRIC,
     METRICS,
@@ -99,7 +101,7 @@ def optimizer_table(stored) -> Table:
         columns=columns,
         rows=rows,
         frame=pd.DataFrame(records),
-        notes=[v.sentence() for v in verdicts(stored)],
+        notes=[v.sentence() for v in verdicts(stored)] + race_sentences(stored),
         wide={len(columns) - 1},
     )
 
@@ -160,3 +162,8 @@ def grouping(stored) -> Grouping:
     known = [paper.optimizer_name(k) for k in paper.OPTIMIZER_FINDINGS]
     order = [n for n in known if n in set(labels)] + sorted(set(labels) - set(known))
     return Grouping("optimizer", labels, order)
+
+
+def figures_of(stored, folder: Path) -> list[tuple[str, str, Path]]:
+    """A raced study's intervals narrowing over rounds (`experiments.report.race`)."""
+    return race_figures(stored, folder)
