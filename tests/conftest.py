@@ -76,3 +76,28 @@ def smoke_optimizers_study(tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return runs_dir, result
+
+
+def pytest_runtest_setup(item):
+    """A test marked `needs(what, present)` (`tests/needs.py`) without what it needs: skipped
+    here, failed in CI."""
+    from tests.needs import missing
+
+    for mark in item.iter_markers("needs"):
+        what, present = mark.args
+        if not present:
+            missing(what)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the Keras backends no test ran on (not installed), so a green run says so."""
+    from tests.needs import UNTESTED
+
+    reasons = set()
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple) and UNTESTED in report.longrepr[2]:
+            reasons.add(report.longrepr[2].split(UNTESTED, 1)[1])
+    if reasons:
+        terminalreporter.write_sep("=", "backends not tested")
+        for reason in sorted(reasons):
+            terminalreporter.write_line(reason)

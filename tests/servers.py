@@ -14,8 +14,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import requests
+
+from tests.needs import missing
 
 
 def free_port() -> int:
@@ -39,7 +40,7 @@ def postgres_server(password: str | None = None):
     With `password`, connections over TCP must give it (the superuser's password)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
-        pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
+        missing("the PostgreSQL server is not installed (apt-get install postgresql)")
     bin_dir = Path(bins[-1]).parent
     base = Path(tempfile.mkdtemp(prefix="pg-test-", dir="/tmp"))
     base.chmod(0o755)

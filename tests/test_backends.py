@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.needs import untested_backend
 from tests.studies_helpers import (
     colorize_photo_with_registered_model,
     load_trials,
@@ -24,9 +25,10 @@ BACKENDS = [
     "jax",
     pytest.param(
         "torch",
-        marks=pytest.mark.skipif(
-            find_spec("torch") is None,
-            reason="torch is not installed (not a test dependency: 4 GB with its CUDA libraries)",
+        marks=[]
+        if find_spec("torch")
+        else untested_backend(
+            "torch", "not installed: not a test dependency, 4 GB with its CUDA libraries"
         ),
     ),
 ]

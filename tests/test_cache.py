@@ -18,6 +18,8 @@ from tests.conftest import write_photo
 
 SIZE = 32
 
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
+
 
 def spec(folder, size: int = SIZE, **settings) -> DatasetSpec:
     """A folder (or, without one, the embedded set) at `size`, two crops a photo by default."""

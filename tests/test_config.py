@@ -14,6 +14,8 @@ from experiments.config import compose
 from experiments.errors import UsageError
 from experiments.study_spec import load_study
 
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
+
 OPTIMIZERS_YAML = """
 name: mine
 metric: val_loss

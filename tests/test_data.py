@@ -10,6 +10,8 @@ from colorize.datasets import DataError, DatasetSpec, load_dataset, read_photos
 from colorize.datasets.augment import random_crops
 from tests.conftest import write_photo
 
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
+
 
 def folder_spec(folder, **settings) -> DatasetSpec:
     return DatasetSpec(**{"source": "folder", "folder": str(folder), "image_size": 32,

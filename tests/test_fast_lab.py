@@ -10,6 +10,8 @@ from colorize import lab
 from colorize.datasets.augment import random_crops
 from colorize.lab import convert_rgb_batch
 
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
+
 
 @pytest.fixture(scope="module")
 def crops(embedded_photos) -> np.ndarray:

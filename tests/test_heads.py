@@ -29,6 +29,7 @@ from colorize.model import build_model
 from colorize.predict import load_model, predict_ab, save_model
 from colorize.train import compact_input_model, compile_model, train
 from tests.conftest import write_photo
+from tests.needs import untested_backend
 from tests.studies_helpers import native_log_lines, run_colorize
 
 TINY = 16
@@ -289,7 +290,9 @@ print("ok", keras.backend.backend())
 @pytest.mark.parametrize(
     "backend",
     [
-        pytest.param(name, marks=pytest.mark.skipif(find_spec(name) is None, reason=f"no {name}"))
+        pytest.param(
+            name, marks=[] if find_spec(name) else untested_backend(name, "not installed")
+        )
         for name in ("jax", "torch")
     ],
 )

@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
 from colorize import lab
+
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
 
 
 def test_round_trip_on_real_photos_is_within_one_level(embedded_photos):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from colorize.datasets import DataError, DatasetSpec, landscapes
+from tests.needs import needs
 
 try:
     landscapes.locate()
@@ -18,10 +19,7 @@ try:
 except DataError:
     INSTALLED = False
 
-needs_photos = pytest.mark.skipif(
-    not INSTALLED,
-    reason="the landscape packages are not installed (see docs/DATASETS.md; .ci/run installs them)",
-)
+needs_photos = needs("the landscape packages are not installed (see docs/DATASETS.md)", INSTALLED)
 
 
 def test_missing_packages_are_one_line_naming_what_to_run(tmp_path, monkeypatch):
@@ -50,7 +48,7 @@ def test_the_catalogue_holds_photographs_with_a_fixed_whole_photo_test_set():
 
 
 @needs_photos
-@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb builds the test's .debs")
+@needs("dpkg-deb (which builds the test's .debs) is not installed", bool(shutil.which("dpkg-deb")))
 def test_downloaded_debs_are_unpacked_into_the_cache_without_root(tmp_path, monkeypatch):
     """As a user without root who ran `apt-get download`: .deb files in the cache only."""
     debs = tmp_path / "cache" / "landscapes" / "debs"

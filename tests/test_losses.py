@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from tests.needs import needs
 from tests.studies_helpers import load_trials, run_cli, run_colorize
 
 ALIASES = ("champion", "loss-mse", "loss-classification")
@@ -105,7 +106,7 @@ def test_the_classification_model_answers_as_an_mlflow_model(losses_study, embed
     assert colour.size == (48, 32) and colour.mode == "RGB"
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext")
+@needs("poppler's pdftotext is not installed", shutil.which("pdftotext") is not None)
 def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tmp_path):
     runs_dir, _ = losses_study
     result = subprocess.run(

@@ -7,6 +7,8 @@ import pytest
 from colorize.model import InfeasibleArchitecture, build_model
 from colorize.train import compact_input_model, compile_model
 
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
+
 PAPER_TABLE = [  # Fig. 5 of the report: (layer type, output shape, parameters)
     ("Conv2D", (128, 128, 64), 640),
     ("Conv2D", (128, 128, 128), 73856),

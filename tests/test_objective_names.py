@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from experiments.engines.optuna_engine import name_objectives
+
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
 
 
 def test_objectives_are_named_with_one_objective_and_with_several(tmp_path):

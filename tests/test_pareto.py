@@ -19,6 +19,7 @@ from experiments import config
 from experiments import study_spec as space
 from experiments.pareto import dominates, front_aliases, pareto_front
 from experiments.run import main as run_main
+from tests.needs import needs
 from tests.studies_helpers import (
     colorize_photo_with_registered_model,
     load_trials,
@@ -30,9 +31,9 @@ from tests.test_reliability import checkpointed, kill_group, wait_for_line, wait
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["study=pareto", "profile=smoke"]
 OBJECTIVES = ["delta_e2000", "colorfulness_gap"]
-needs_poppler = pytest.mark.skipif(
-    shutil.which("pdftotext") is None,
-    reason="poppler-utils (pdftotext) is not installed: apt-get install poppler-utils",
+needs_poppler = needs(
+    "poppler-utils (pdftotext) is not installed: apt-get install poppler-utils",
+    shutil.which("pdftotext") is not None,
 )
 
 

@@ -22,12 +22,13 @@ from PIL import Image
 from experiments.errors import USAGE_EXIT
 from experiments.report import __main__ as report
 from experiments.report.overview import overview_items
+from tests.needs import needs
 from tests.studies_helpers import copy_stores
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-needs_poppler = pytest.mark.skipif(
-    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
-    reason="poppler-utils (pdftotext, pdftoppm) is not installed: apt-get install poppler-utils",
+needs_poppler = needs(
+    "poppler-utils (pdftotext, pdftoppm) is not installed: apt-get install poppler-utils",
+    shutil.which("pdftotext") is not None and shutil.which("pdftoppm") is not None,
 )
 
 

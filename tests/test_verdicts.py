@@ -3,6 +3,8 @@ chosen metrics (no training): each outcome of each verdict, its word and its num
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -11,6 +13,23 @@ from experiments.report.comparisons import epochs, optimizers
 from experiments.report.stored_study import load_study_records
 from experiments.store_urls import default_tracking_uri
 from experiments.tracking import Tracker
+
+
+def welch(a, b) -> tuple[float, float, float]:
+    """(difference, low, high) of the 95 % Welch interval, from its formula: Welch-Satterthwaite
+    degrees of freedom and Student's t quantile (not the project's `colorize.stats`)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    difference = a.mean() - b.mean()
+    return difference, difference - half, difference + half
+
+
+def shown(interval: tuple[float, float, float], digits: int) -> str:
+    """An interval as the report writes it: '+0.030 (95 % CI +0.029 to +0.031;'."""
+    difference, low, high = interval
+    return f"{difference:+.{digits}f} (95 % CI {low:+.{digits}f} to {high:+.{digits}f};"
 
 
 def write_study(runs_dir, study: str, trials: list[dict]) -> None:
@@ -118,10 +137,17 @@ def test_epoch_verdicts_reproduced(tmp_path):
     )
     assert [v.word for v in found.values()] == ["reproduced"] * 3
     underfit = found["100 epochs underfit"]
-    assert (
-        "Budget 100 minus 500: +0.03" in underfit.evidence
-        and "Welch t-interval, 3 vs 3" in underfit.evidence
-    )
+    # each seed's lowest validation loss is `lowest * (1 + 0.01 * seed)` (`shaped`)
+    lowest = {b: [low * (1 + 0.01 * s) for s in range(3)] for b, low in ((100, 0.05), (500, 0.02))}
+    expected = shown(welch(lowest[100], lowest[500]), 5)
+    assert f"Budget 100 minus 500: {expected} Welch t-interval, 3 vs 3 seeds)" in underfit.evidence
+    # budgets 600 and 1000 rise by 30 % and 40 % (each seed a bit more): `shaped` again
+    rose = found["validation loss rose after its lowest epoch at 600 and 1000"].evidence
+    for budget, rise in ((600, 0.3), (1000, 0.4)):
+        rises = np.array([rise * (1 + 0.1 * s) + 0.002 * s for s in range(3)]) - 0.05
+        half = 4.302653 * rises.std(ddof=1) / math.sqrt(3)  # t_{0.975, 2 df}, from a table
+        expected = shown((rises.mean(), rises.mean() - half, rises.mean() + half), 3)
+        assert f"budget {budget}: mean rise minus 5% {expected}" in rose
 
 
 def test_epoch_verdicts_not_reproduced(tmp_path):
@@ -132,7 +158,11 @@ def test_epoch_verdicts_not_reproduced(tmp_path):
     )
     assert [v.word for v in found.values()] == ["not reproduced"] * 3
     rose = found["validation loss rose after its lowest epoch at 600 and 1000"]
-    assert "budget 600: mean rise minus 5% -0.048" in rose.evidence
+    # rises 0, 0.002, 0.004 (`shaped`): mean 0.002 - 0.05 = -0.048, sd 0.002, 2 df
+    half = 4.302653 * 0.002 / math.sqrt(3)  # 0.004968
+    expected = shown((-0.048, -0.048 - half, -0.048 + half), 3)
+    assert expected == "-0.048 (95 % CI -0.053 to -0.043;"
+    assert f"budget 600: mean rise minus 5% {expected}" in rose.evidence
 
 
 def test_epoch_verdicts_inconclusive_when_seeds_disagree(tmp_path):
@@ -167,6 +197,12 @@ def test_the_best_setting_is_better_than_the_runner_up_only_beyond_seed_noise():
     found = rank(clear, "minimize")
     assert found.best == {"optimizer": "adamax"} and found.word == "better than the runner-up"
     assert "beyond seed noise" in found.sentence("val_loss")
+    # best minus runner-up: -0.01; both spreads 0.001, so se = sqrt(2e-6 / 3), 4 df
+    half = 2.776445 * math.sqrt(2e-6 / 3)  # t_{0.975, 4 df} from a table: 0.002267
+    assert f"difference {shown((-0.01, -0.01 - half, -0.01 + half), 4)}" in found.sentence("v")
+    assert (found.interval.low, found.interval.high) == pytest.approx(
+        (-0.01 - half, -0.01 + half), abs=1e-7
+    )
     single = [{"kernel_size": k, "value": v} for k, v in ((3, 0.01), (5, 0.02))]
     found = rank(single, "minimize")
     assert found.word == "inconclusive" and "within seed noise" in found.sentence("val_loss")
