@@ -97,3 +97,38 @@ def take_test(
             return session
         session.answered += 1
     return session
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m experiments.humantest.scripted LINK [--policy P] [--participants N]
+    [--store PATH]`: a dry run of a test that is being served."""
+    import argparse
+    from urllib.parse import parse_qs, urlsplit
+
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.humantest.scripted",
+        description="Scripted participants take a served real-or-colorized test (a dry run).",
+    )
+    parser.add_argument("link", help="the link the test printed (http://HOST:PORT/?t=TOKEN)")
+    parser.add_argument("--policy", choices=POLICIES, default="random")
+    parser.add_argument("--participants", type=int, default=1)
+    parser.add_argument("--store", type=Path, help="the test's answers.db (policy original)")
+    args = parser.parse_args(argv)
+    parts = urlsplit(args.link)
+    token = parse_qs(parts.query).get("t", [""])[0]
+    if args.policy == "original" and (args.store is None or not args.store.is_file()):
+        parser.error("--policy original reads the truth from the test's store: give --store")
+    base = f"{parts.scheme}://{parts.netloc}"
+    for seed in range(args.participants):
+        session = take_test(base, token, args.store, args.policy, seed=seed)
+        if session.errors:
+            print(f"error: {session.errors[0]}")
+            return 1
+        print(f"participant {seed + 1}: {session.answered} answers ({args.policy})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -14,6 +14,7 @@ import json
 import random
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,10 +72,13 @@ class Step:
 class AnswerStore:
     """The test's SQLite file. Each call opens its own connection, so threads and processes
     (a restarted server, a script reading results) share it safely; writes take the database's
-    lock first (`BEGIN IMMEDIATE`), so concurrent answers are serialized, never lost."""
+    lock first (`BEGIN IMMEDIATE`), so concurrent answers are serialized, never lost. Threads of
+    one process queue on a lock of their own before that: SQLite's busy wait backs off in
+    sleeps, which under many writers at once left some answers waiting seconds."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._writing = threading.Lock()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -84,7 +88,10 @@ class AnswerStore:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=FULL")  # an answer acknowledged survives a power cut
-            if write:
+            if not write:
+                yield db
+                return
+            with self._writing:
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     yield db
@@ -92,8 +99,6 @@ class AnswerStore:
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
-            else:
-                yield db
         finally:
             db.close()
 
