@@ -117,7 +117,18 @@ def open_test(values: dict[str, str], protocol: Protocol) -> HumanTest:
     tracking_uri = _tracking_uri(values)
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # for the model URIs' resolver
+    name = values.get("name") or study or "photos"
+    existed = (Path(values.get("runs_dir", "mlruns")).expanduser() / "humantest" / name).exists()
     folder = _make_folder(values, study)
+    try:
+        return _open(folder, values, protocol, study, tracking_uri)
+    except UsageError:
+        if not existed:  # a new test that could not be made leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _open(folder: Path, values: dict[str, str], protocol: Protocol, study, tracking_uri):
     try:
         store = AnswerStore(folder / "answers.db")
     except Exception as error:  # not a database, unreadable
