@@ -233,3 +233,23 @@ def test_race_killed_mid_round_resumes_without_repeating_a_seed(tmp_path):
     pairs = [(t.params["loss"], t.params["seed"]) for t in started]
     assert len(pairs) == len(set(pairs))  # the killed trial was retried, no seed run twice
     assert "race over after 2 round(s)" in result.stdout
+
+
+def test_two_workers_race_one_study_on_postgresql_without_adding_a_seed_twice(tmp_path):
+    import optuna
+
+    from tests.servers import create_database, postgres_server
+
+    with postgres_server() as (host, port, user):
+        storage = create_database(host, port, user, "optuna")
+        result = run_cli(*RACE, "workers=2", f"storage={storage}", f"runs_dir={tmp_path}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        study = optuna.load_study(study_name="losses", storage=storage)
+        trials = [t for t in study.get_trials() if not t.user_attrs.get("surplus")]
+        pairs = sorted((t.params["loss"], t.params["seed"]) for t in trials)
+        assert pairs == [(h, s) for h in HEADS for s in range(3)]  # each seed of each head once
+        assert all(t.state.name == "COMPLETE" for t in trials)
+        rounds = {k: v for k, v in study.user_attrs.items() if k.startswith("race_round_")}
+        assert sorted(rounds) == ["race_round_001", "race_round_002"]
+        assert [rounds[k]["seed"] for k in sorted(rounds)] == [1, 2]
+        assert f"verdicts by {sequential.METHOD}" in result.stdout
