@@ -11,9 +11,10 @@ import subprocess
 import mlflow
 import numpy as np
 import pytest
+from scipy.stats import t as t_distribution
 
 from tests.needs import needs
-from tests.studies_helpers import load_trials, run_cli, run_colorize
+from tests.studies_helpers import load_trials, mlflow_runs, run_cli, run_colorize
 
 ALIASES = ("champion", "loss-mse", "loss-classification")
 
@@ -124,7 +125,27 @@ def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tm
     verdict = next(
         line for line in text.splitlines() if "colours more vividly than regression:" in line
     )
-    assert any(w in verdict for w in ("reproduced", "not reproduced", "inconclusive"))
+    # the verdict the stored values imply: each head's colourfulness over its seeds, as MLflow
+    # holds it; a Welch interval (its formula here) and at least 3 seeds a head to decide
+    runs = mlflow_runs(runs_dir, "losses")
+    trials = runs[runs["tags.colorize.role"] == "trial"]
+    heads = {
+        head: trials.loc[trials["params.loss"] == head, "metrics.colorfulness_pred"].to_numpy()
+        for head in ("classification", "mse")
+    }
+    gap = heads["classification"].mean() - heads["mse"].mean()
+    expected = "inconclusive"
+    if min(map(len, heads.values())) >= 3:
+        (na, va), (nb, vb) = ((len(v), v.var(ddof=1) / len(v)) for v in heads.values())
+        df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+        half = t_distribution.ppf(0.975, df) * np.sqrt(va + vb)
+        if gap - half > 0:
+            expected = "reproduced"
+        elif gap + half < 0:
+            expected = "not reproduced"
+    said = verdict.split("colours more vividly than regression:", 1)[1].strip()
+    assert said.startswith(expected), (said, expected, heads)
+    assert f"{gap:+.2f}" in text  # the gap, classification minus regression, in the evidence
     assert "Side by side: gray | regression (mse) | classification | truth" in text
     table = text[text.index("Regression or classification") :].split("Colourful:")[0]
     assert "Val. loss" not in table  # each head's loss is its own: never compared

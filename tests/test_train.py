@@ -80,13 +80,48 @@ def test_accuracy_labels_match_a_float64_reference_where_int8_rounding_does_not(
 
 
 def test_early_stopping_stops_and_restores_best_weights(smoke_data):
+    import keras
+
+    from colorize.batches import LabBatches, even_batch_size
+    from colorize.heads import head_of
+
+    class Snapshots(keras.callbacks.Callback):
+        """The weights at the end of each epoch, as the fit left them."""
+
+        def __init__(self):
+            super().__init__()
+            self.weights: list[list[np.ndarray]] = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append([w.copy() for w in self.model.get_weights()])
+
     model = build_model(image_size=32)
+    snapshots = Snapshots()
     # A learning rate this high makes validation loss stall at once; patience 1 must stop early.
     result = train(
-        model, smoke_data, optimizer="rmsprop", learning_rate=0.05, epochs=8, patience=1
-    )
+        model, smoke_data, optimizer="rmsprop", learning_rate=0.05, epochs=8, patience=1,
+        callbacks=[snapshots],
+    )  # fmt: skip
     assert result.stopped_early and result.epochs_run < 8
     assert result.best_epoch < result.epochs_run
+    best = result.best_val_loss
+    assert best == min(result.history["val_loss"])
+    assert result.best_epoch == result.history["val_loss"].index(best) + 1  # the first lowest
+    # the model holds the best epoch's weights, not the last epoch's
+    restored = compact_input_model(model, "unit")
+    best_weights = snapshots.weights[result.best_epoch - 1]
+    assert all(
+        np.array_equal(w, b) for w, b in zip(restored.get_weights(), best_weights, strict=True)
+    )
+    last_weights = snapshots.weights[-1]
+    assert not all(np.array_equal(w, b) for w, b in zip(best_weights, last_weights, strict=True))
+    # and its validation loss, measured here with the head's loss, is the best epoch's
+    restored.compile(loss=head_of(model).loss(smoke_data.train_ab))
+    val_size = even_batch_size(len(smoke_data.val_l), 16)
+    measured = restored.evaluate(
+        LabBatches(smoke_data.val_l, smoke_data.val_target, val_size), verbose=0
+    )
+    assert measured == pytest.approx(best, rel=1e-3)
 
 
 def test_optimizers_by_name_and_the_papers_alias():
