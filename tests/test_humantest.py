@@ -28,9 +28,16 @@ LINK = re.compile(r"(http://[\d.]+:(\d+))/\?t=([A-Za-z0-9_-]+)")
 
 @pytest.fixture(scope="module")
 def losses_study(tmp_path_factory) -> Path:
+    """A smoke `losses` study with its test prepared once (`--results` prepares, serves nothing);
+    each test works on a copy."""
     runs_dir = tmp_path_factory.mktemp("humantest-losses")
     result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
+    prepared = subprocess.run(
+        [*command(runs_dir)[:-1], "--results"], capture_output=True, text=True, timeout=600
+    )
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    assert "0 participants (0 finished, 0 flagged" in prepared.stdout
     return runs_dir
 
 
@@ -222,6 +229,12 @@ def test_requests_without_the_token_and_path_tricks_are_refused(runs_dir):
             assert _status(served.port, path) == 403, path
             assert _status(served.port, path + "?t=wrong" + token[5:]) == 403, path
         assert _status(served.port, f"/img/{some_id}.png?t={token}") == 200
+        pair = AnswerStore(store_of(runs_dir)).pairs().iloc[0]
+        heads = [
+            _raw_get(served.port, f"/img/{pair[key]}.png?t={token}", head=True)
+            for key in ("original_image", "other_image")
+        ]
+        assert heads[0] == heads[1]  # same headers, same length: nothing tells them apart
         tricks = [
             "/img/../answers.db", "/img/..%2Fanswers.db.png", "/img/%2e%2e%2fanswers.db.png",
             "/static/..%2F..%2Fstore.py", "/static/../server.py", "/static/index.html",
@@ -243,44 +256,49 @@ def _status(port: int, path: str) -> int:
     return _raw_get(port, path)[0]
 
 
-def _raw_get(port: int, path: str) -> tuple[int, bytes]:
-    """A GET sent byte for byte, as written (no client normalizes the path)."""
+def _raw_get(port: int, path: str, head: bool = False):
+    """A GET sent byte for byte, as written (no client normalizes the path): (status, body),
+    or with `head`, the response's headers but its date."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := connection.recv(65536):
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    headers, _, body = data.partition(b"\r\n\r\n")
+    if head:
+        return [line for line in headers.split(b"\r\n") if not line.lower().startswith(b"date:")]
+    return int(headers.split()[1]), body
 
 
-def test_mistakes_are_one_line_with_exit_code_2(runs_dir, tmp_path, embedded_photos):
+def test_mistakes_are_one_line_with_exit_code_2(runs_dir, tmp_path, embedded_photos, capsys):
+    from experiments.humantest.__main__ import main
     from tests.conftest import write_photo
 
     write_photo(tmp_path / "photos" / "cat.png", embedded_photos["skimage:chelsea"])
+    photos = f"photos={tmp_path / 'photos'}"
     cases = {
-        "cannot write the test into": [
-            "study=losses",
-            f"runs_dir={runs_dir}",
-            "name=x",
-            f"photos={tmp_path / 'photos'}",
-        ],  # fmt: skip
+        "cannot write the test into": ["study=losses", f"runs_dir={runs_dir}", "name=x", photos],
         "cannot be loaded": [
             f"models={tmp_path / 'missing.keras'}",
-            f"photos={tmp_path / 'photos'}",
+            photos,
             f"runs_dir={tmp_path / 'r'}",
         ],  # fmt: skip
         "practice=99 is out of range": ["study=losses", f"runs_dir={runs_dir}", "practice=99"],
         "unknown key 'colour'": ["study=losses", "colour=1"],
         "add --share": ["study=losses", f"runs_dir={runs_dir}", "host=0.0.0.0", "port=0"],
+        "prepared with other settings (practice 3 -> 4": [
+            "study=losses",
+            f"runs_dir={runs_dir}",
+            "practice=4",
+            "--results",
+        ],  # fmt: skip
     }
-    (runs_dir / "humantest").mkdir(exist_ok=True)
     (runs_dir / "humantest" / "x").write_text("")  # where the test's folder would go
     for expected, args in cases.items():
-        result = subprocess.run([sys.executable, "-m", "experiments.humantest", *args],
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert result.returncode == 2, (expected, result.stdout, result.stderr)
-        lines = result.stderr.strip().splitlines()
+        assert main(args) == 2, expected
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("error: "), (
-            expected, result.stderr,
+            expected, err,
         )  # fmt: skip
+    assert not (tmp_path / "r" / "humantest" / "missing").exists()  # nothing left behind
