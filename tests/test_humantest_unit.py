@@ -16,6 +16,8 @@ from experiments.humantest.prepare import gray_of, prepare_pairs, square_crop
 from experiments.humantest.protocol import CATCH, PRACTICE, TEST, Protocol, plan_session
 from experiments.humantest.store import AnswerStore, Refused
 
+pytestmark = pytest.mark.fast
+
 
 def _store(tmp_path, models=("a", "b"), photos=("p1", "p2", "p3"), practice=2, catch=2):
     store = AnswerStore(tmp_path / "answers.db")
