@@ -16,6 +16,7 @@ from experiments import liveness
 from experiments.engines.optuna_engine import RetryOnce
 from experiments.heartbeats import LivenessStorage
 from experiments.store_urls import open_optuna_storage
+from tests.servers import wait_until
 
 HEARTBEAT = 1  # seconds; stale after 3
 
@@ -26,6 +27,15 @@ def running_trial(study: optuna.Study, worker: dict) -> int:
     study._storage.set_trial_system_attr(trial._trial_id, liveness.WORKER_ATTR, worker)
     study._storage.record_heartbeat(trial._trial_id)
     return trial._trial_id
+
+
+def newest_beat(path) -> float:
+    """When the newest heartbeat in the SQLite storage at `path` was written (UTC seconds)."""
+    from datetime import UTC, datetime
+
+    with sqlite3.connect(path) as connection:
+        (newest,) = connection.execute("SELECT MAX(heartbeat) FROM trial_heartbeats").fetchone()
+    return datetime.fromisoformat(newest).replace(tzinfo=UTC).timestamp() if newest else 0.0
 
 
 def worker_of_process(process: subprocess.Popen) -> dict:
@@ -56,8 +66,14 @@ def test_liveness_on_this_host_decides_before_a_stale_heartbeat(tmp_path):
             {"host": "elsewhere/0123456789ab", "hostname": "elsewhere", "pid": alive.pid,
              "started": liveness.process_start(alive.pid)},
         )  # fmt: skip
-        time.sleep(3 * HEARTBEAT + 1.5)  # every heartbeat is stale now
-        optuna.storages.fail_stale_trials(study)
+
+        # judged again until the other host's trial is failed: its heartbeat, as old as the
+        # others', is then past the grace period (3 beats) by the storage's own clock
+        def other_failed() -> bool:
+            optuna.storages.fail_stale_trials(study)
+            return study._storage.get_trial(other_id).state.name == "FAIL"
+
+        wait_until(other_failed, 30, "the other host's trial failed for its stale heartbeat")
         states = {t._trial_id: t for t in study.get_trials()}
         assert states[live_id].state.name == "RUNNING"  # its process lives: never failed
         assert states[dead_id].state.name == "FAIL"
@@ -78,8 +94,9 @@ def test_liveness_on_this_host_decides_before_a_stale_heartbeat(tmp_path):
 
 def test_a_failed_heartbeat_write_is_retried_and_said_and_the_heartbeat_goes_on(tmp_path, caplog):
     """Optuna's own heartbeat thread, beating every second into a SQLite file that another
-    process holds locked for 4 s: each write in that time fails (after a short busy wait), a
-    warning says so once, and when the lock goes the beats are written again and said to be."""
+    connection holds locked until the failed write is said and two beats more: each write in
+    that time fails (after a short busy wait), a warning says so once, and when the lock goes the
+    beats are written again and said to be."""
     from optuna.storages._heartbeat import get_heartbeat_thread
 
     path = tmp_path / "optuna.db"
@@ -92,26 +109,24 @@ def test_a_failed_heartbeat_write_is_retried_and_said_and_the_heartbeat_goes_on(
     study = optuna.create_study(study_name="s", storage=storage)
     trial = study.ask()
 
-    def last_beat() -> float:
-        with sqlite3.connect(path) as connection:
-            row = connection.execute(
-                "SELECT heartbeat FROM trial_heartbeats WHERE trial_id = ?", (trial._trial_id,)
-            ).fetchone()
-        from datetime import UTC, datetime
-
-        return datetime.fromisoformat(row[0]).replace(tzinfo=UTC).timestamp()
+    def said(words: str) -> bool:
+        return any(words in record.getMessage() for record in caplog.records)
 
     thread = get_heartbeat_thread(trial._trial_id, storage)
     with caplog.at_level(logging.WARNING, logger="experiments.heartbeats"):
         thread.start()
-        time.sleep(1.5)
+        first = newest_beat(path)
+        wait_until(lambda: newest_beat(path) > first, 30, "a beat of the thread")
         lock = sqlite3.connect(path, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
-        time.sleep(4)
-        lock.execute("ROLLBACK")
-        lock.close()
+        try:
+            wait_until(lambda: said("not written"), 30, "the warning of a failed beat")
+            time.sleep(2.5 * HEARTBEAT)  # the lock held for two more beats: their failures
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
         unlocked = time.time()
-        time.sleep(2.5 * HEARTBEAT)
+        wait_until(lambda: said("written again"), 30, "the heartbeat written again")
         assert thread._thread.is_alive(), "the heartbeat thread ended"
         thread.join()
     messages = [record.getMessage() for record in caplog.records]
@@ -120,7 +135,7 @@ def test_a_failed_heartbeat_write_is_retried_and_said_and_the_heartbeat_goes_on(
     assert f"heartbeat of trial {trial.number} not written" in failed[0]
     assert "database is locked" in failed[0]
     assert f"heartbeat of trial {trial.number} written again" in messages
-    assert last_beat() >= unlocked - 1.0  # beats resumed after the lock
+    assert newest_beat(path) >= unlocked - 1.0  # beats resumed after the lock
 
 
 def test_a_trial_reclaimed_mid_run_has_its_run_closed_and_its_slow_worker_steps_aside(tmp_path):
