@@ -197,22 +197,66 @@ def test_without_checksums_a_flipped_byte_goes_unnoticed_but_size_still_counts(
     assert load(tmp_path / "cache", photo_folder, verify=False).built
 
 
-def test_a_killed_build_leaves_no_entry_and_its_leftovers_are_cleared(
-    tmp_path, photo_folder, monkeypatch
-):
-    def crash(*args, **kwargs):
+KILLED_BUILD = """
+import sys, time
+from pathlib import Path
+
+from colorize import cache
+from colorize.cache import load_dataset_cached
+from colorize.datasets import DatasetSpec
+
+
+class Stalling(cache.NpySink):
+    def write(self, name, block):
+        super().write(name, block)
+        print("writing", flush=True)  # the test kills the build here, mid-way
+        time.sleep(600)
+
+
+cache.NpySink = Stalling
+spec = DatasetSpec(source="folder", folder=sys.argv[2], image_size=int(sys.argv[3]),
+                   crops_per_photo=2)
+load_dataset_cached(Path(sys.argv[1]), spec)
+"""
+
+
+def test_a_killed_build_leaves_no_entry_and_its_leftovers_are_cleared(tmp_path, photo_folder):
+    """A child process building the cache is killed with SIGKILL mid-way (no cleanup can run):
+    it leaves no entry, only a temp folder, which the next build clears before building."""
+    import signal
+    import subprocess
+    import sys
+
+    cache_dir = tmp_path / "cache"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(cache_dir), str(photo_folder), str(SIZE)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "writing"  # mid-build: its first array
+        (stale,) = cache_dir.glob(".tmp-*")
+        assert stale.is_dir() and any(stale.iterdir())
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL
+    assert not [p for p in cache_dir.iterdir() if p.is_dir() and not p.name.startswith(".tmp-")]
+    assert stale.exists()  # nothing cleaned up after a kill
+    rebuilt = load(cache_dir, photo_folder)
+    assert rebuilt.built and not stale.exists()
+    assert same_arrays(rebuilt, uncached(photo_folder))
+
+
+def test_an_interrupted_build_removes_its_temp_folder(tmp_path, photo_folder, monkeypatch):
+    """Ctrl-C (an exception inside the build) cleans up: no entry and no temp folder."""
+
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    with monkeypatch.context() as patch:
-        patch.setattr(cache, "NpySink", crash)
-        with pytest.raises(KeyboardInterrupt):
-            load(tmp_path / "cache", photo_folder)
-    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
-    # a build killed harder (no cleanup) leaves a temp folder: the next build clears it
-    entry_name = only_entry_name(tmp_path, photo_folder)
-    stale = tmp_path / "cache" / f".tmp-{entry_name}-deadbeef"
-    stale.mkdir()
-    assert load(tmp_path / "cache", photo_folder).built and not stale.exists()
+    monkeypatch.setattr(cache, "NpySink", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load(tmp_path / "cache", photo_folder)
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]  # the lock file stays
 
 
 def only_entry_name(tmp_path, photo_folder) -> str:
