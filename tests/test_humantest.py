@@ -302,3 +302,17 @@ def test_mistakes_are_one_line_with_exit_code_2(runs_dir, tmp_path, embedded_pho
             expected, err,
         )  # fmt: skip
     assert not (tmp_path / "r" / "humantest" / "missing").exists()  # nothing left behind
+
+
+def test_share_listens_beyond_loopback_and_still_asks_for_the_token(runs_dir):
+    with serving(runs_dir, "--share") as served:
+        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        mine = [line for line in listening.splitlines() if f":{served.port} " in line]
+        assert mine and all("0.0.0.0:" in line for line in mine), mine
+        links = [line for line in served.lines if "open this link" in line]
+        assert links and all(f"?t={served.token}" in line for line in links)
+        assert not any("127.0.0.1" in line for line in links)  # an address others can reach
+        # (requests stay on loopback: this machine's own addresses are not for tests)
+        assert _status(served.port, "/") == 403
+        assert _status(served.port, f"/?t={served.token}") == 200
+        served.stop()

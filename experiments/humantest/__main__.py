@@ -144,12 +144,18 @@ def _listen(values: dict[str, str], share: bool) -> socket.socket:
     return listener
 
 
-def _shared_address() -> str:
-    """This machine's address on its network, as others would type it."""
-    try:
-        return socket.gethostbyname(socket.gethostname())
-    except OSError:
-        return socket.gethostname()
+def shared_addresses() -> list[str]:
+    """This machine's IPv4 addresses on its networks (loopback aside), as others would type
+    them; the host name where it has none."""
+    import psutil
+
+    found = [
+        address.address
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family == socket.AF_INET and not address.address.startswith("127.")
+    ]
+    return found or [socket.gethostname()]
 
 
 def serve(test, listener: socket.socket, share: bool) -> int:
@@ -158,7 +164,10 @@ def serve(test, listener: socket.socket, share: bool) -> int:
     from experiments.humantest.server import make_app
 
     host, port = listener.getsockname()[:2]
-    shown = _shared_address() if share else ("127.0.0.1" if host == "0.0.0.0" else host)
+    if host not in ("0.0.0.0", "::"):
+        shown = [host]
+    else:
+        shown = shared_addresses() if share else ["127.0.0.1"]
     publishing = threading.Lock()
     wanted = threading.Event()
 
@@ -181,9 +190,12 @@ def serve(test, listener: socket.socket, share: bool) -> int:
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     print(test.describe())
-    print(
-        f"open this link (share it with the participants): http://{shown}:{port}/?t={test.token}"
-    )
+    for address in shown:
+        where = f"[{address}]" if ":" in address else address
+        print(
+            f"open this link (share it with the participants): "
+            f"http://{where}:{port}/?t={test.token}"
+        )
     print("answers are stored as they are given; Ctrl-C stops the server", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop serving, then publish
