@@ -70,6 +70,8 @@ class FoolRate:
         return "inconclusive"
 
     def shown(self) -> str:
+        if not self.answers:
+            return "no answers yet"
         low, high = self.interval()
         return (
             f"{100 * self.rate:.1f} % fooled ({self.fooled} of {self.answers}; 95 % CI "
@@ -159,6 +161,8 @@ class Comparison:
         return "inconclusive"
 
     def sentence(self) -> str:
+        if not (self.first_rate.answers and self.second_rate.answers):
+            return f"{self.first} against {self.second}: inconclusive (no answers yet for both)"
         estimate, low, high = self.difference
         return (
             f"{self.first} against {self.second}: {self.verdict()} ({100 * estimate:+.1f} "
