@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -178,7 +179,9 @@ def running(command: list[str], health_url: str, env: dict | None = None, timeou
         wait_until(healthy, timeout, " ".join(command[:4]))
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # a server that exited on its own left no group: its own error is the one to show
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -36,10 +36,11 @@ def test_a_whole_session_in_chromium_with_practice_catch_pairs_and_a_time_limit(
 ):
     from playwright.sync_api import expect, sync_playwright
 
-    path = store_of(runs_dir)
+    # its own test: the module's prepared one has the default protocol, which this one changes
+    path = store_of(runs_dir, "browser")
     ARTIFACTS.mkdir(exist_ok=True)
     with (
-        serving(runs_dir, "practice=2", "catch=2", "time_limit=1") as served,
+        serving(runs_dir, "name=browser", "practice=2", "catch=2", "time_limit=1") as served,
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

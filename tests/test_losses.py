@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 
 import mlflow
 import numpy as np
@@ -111,7 +112,7 @@ def test_the_classification_model_answers_as_an_mlflow_model(losses_study, embed
 def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tmp_path):
     runs_dir, _ = losses_study
     result = subprocess.run(
-        ["python", "-m", "experiments.report", "study=losses", f"runs_dir={runs_dir}",
+        [sys.executable, "-m", "experiments.report", "study=losses", f"runs_dir={runs_dir}",
          f"reports_dir={tmp_path}"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

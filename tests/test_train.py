@@ -85,23 +85,40 @@ def test_early_stopping_stops_and_restores_best_weights(smoke_data):
     from colorize.batches import LabBatches, even_batch_size
     from colorize.heads import head_of
 
-    class Snapshots(keras.callbacks.Callback):
-        """The weights at the end of each epoch, as the fit left them."""
+    class SpoiledSnapshots(keras.callbacks.Callback):
+        """Spoils the weights after the first epoch (noise on every trainable weight at the
+        start of each later epoch, so validation loss must get worse and early stopping has a
+        best epoch to go back to), and keeps the weights at the end of each epoch as the fit
+        left them: taken after the epoch's last batch, since Keras's early stopping restores
+        the best weights in its own epoch-end hook, which may run before this one."""
 
         def __init__(self):
             super().__init__()
+            self.rng = np.random.default_rng(0)
+            self.epoch = 0
+            self.latest: list[np.ndarray] = []
             self.weights: list[list[np.ndarray]] = []
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch >= 1 and batch == 0:
+                for variable in self.model.trainable_weights:
+                    value = keras.ops.convert_to_numpy(variable)
+                    variable.assign(
+                        value + self.rng.normal(0, 0.5, value.shape).astype(value.dtype)
+                    )
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.latest = [w.copy() for w in self.model.get_weights()]
+
         def on_epoch_end(self, epoch, logs=None):
-            self.weights.append([w.copy() for w in self.model.get_weights()])
+            self.weights.append(self.latest)
 
     model = build_model(image_size=32)
-    snapshots = Snapshots()
-    # A learning rate this high makes validation loss stall at once; patience 1 must stop early.
-    result = train(
-        model, smoke_data, optimizer="rmsprop", learning_rate=0.05, epochs=8, patience=1,
-        callbacks=[snapshots],
-    )  # fmt: skip
+    snapshots = SpoiledSnapshots()
+    result = train(model, smoke_data, epochs=8, patience=1, callbacks=[snapshots])
     assert result.stopped_early and result.epochs_run < 8
     assert result.best_epoch < result.epochs_run
     best = result.best_val_loss
