@@ -31,7 +31,7 @@ from __future__ import annotations
 import keras
 
 from colorize.choices import ARCHITECTURES, DEFAULT_LOSS, PADDINGS, STRIDES
-from colorize.heads import get_head
+from colorize.heads import check_options, get_head
 
 DOWNSAMPLINGS = 3  # both networks halve the image three times
 
@@ -184,28 +184,32 @@ def build_model(
     architecture: str = "paper",
     *,
     loss: str = DEFAULT_LOSS,
-    temperature: float = 0.38,
     batch_norm: bool = False,
+    **head_options: float,
 ) -> keras.Model:
     """Build an (uncompiled) colorization network: (S, S, 1) scaled L -> (S, S, 2) a/b / 128.
 
     Args:
         loss: the head (`colorize.choices.LOSSES`): "mse" (the paper's) or "classification".
-        temperature: the classification head's annealed-mean temperature (1: the mean of the
-            predicted distribution; towards 0: its mode). Unused by "mse".
         batch_norm: batch normalization after every convolution but the output one.
+        head_options: the heads' options (`colorize.heads.HEAD_OPTIONS`), passed on to the
+            head, which takes its own: e.g. `temperature`, the classification head's
+            annealed-mean temperature (1: the mean of the predicted distribution; towards 0:
+            its mode).
 
     Raises:
         InfeasibleArchitecture: the combination cannot build a working network (message says why).
         ValueError: a setting outside the space (unknown loss, non-positive temperature).
+        TypeError: an option no head declares.
     """
+    check_options(head_options)
     check_space(kernel_size, padding, strides, image_size, architecture)
     head = get_head(loss)
     blocks = _Blocks(kernel_size, padding, strides, batch_norm=bool(batch_norm))
     inputs = keras.Input((image_size, image_size, 1), name="L")
     body = _paper_network if architecture == "paper" else _unet
     raw = body(inputs, blocks, head.channels(), head.activation)
-    outputs = head.decode(raw, temperature=temperature)
+    outputs = head.decode(raw, **head_options)
     name = f"{architecture}_k{kernel_size}_{padding}_s{strides}"
     if architecture == "paper" and (kernel_size, padding, strides) == (3, "same", 2):
         name = "paper"

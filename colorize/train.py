@@ -28,8 +28,7 @@ from colorize import checkpoint, lab
 from colorize.batches import LabBatches, even_batch_size
 from colorize.choices import resolve_optimizer
 from colorize.datasets import LabData
-from colorize.heads import get_head, head_of
-from colorize.heads.classification import DEFAULT_REBALANCE
+from colorize.heads import check_options, get_head, head_of
 from colorize.heads.regression import compact_target_mse, label_accuracy
 
 __all__ = [  # the paper's loss and accuracy live with their head; importable from here as before
@@ -197,7 +196,7 @@ def train(
     run_eagerly: bool = False,
     verbose: int = 0,
     loss: str | None = None,
-    rebalance: float = DEFAULT_REBALANCE,
+    **head_options: float,
 ) -> TrainResult:
     """Fit `model` on `data` with early stopping on val_loss (best weights restored).
 
@@ -205,9 +204,10 @@ def train(
     itself; for `classification`, `model` up to its bin logits), which shares `model`'s weights.
 
     `loss` names the head `model` was built with (`build_model(loss=...)`); None takes it from
-    the model. `rebalance` is the classification head's lambda: the share of the uniform
+    the model. `head_options` (`colorize.heads.HEAD_OPTIONS`) go to the head's loss, which takes
+    its own: e.g. `rebalance`, the classification head's lambda, the share of the uniform
     distribution in its class rebalancing weights (1: no rebalancing; 0: full inverse frequency
-    of the training data's a/b bins); the `mse` head ignores it.
+    of the training data's a/b bins); the `mse` head takes none.
 
     With `checkpoint_dir`, a checkpoint is saved at the end of an epoch once `checkpoint_every`
     seconds have passed since the last (0: every epoch) and, when one is there already, the fit
@@ -220,7 +220,9 @@ def train(
     Raises:
         TrainingDiverged: the loss became NaN/inf (the fit stops at the end of that epoch).
         ValueError: `loss` is not the head `model` was built with.
+        TypeError: an option no head declares.
     """
+    check_options(head_options)
     keras.utils.set_random_seed(seed)
     head = head_of(model)
     if loss is not None and get_head(loss) is not head:
@@ -230,7 +232,7 @@ def train(
         fitted,
         optimizer,
         learning_rate,
-        loss=head.loss(data.train_ab, rebalance=rebalance),
+        loss=head.loss(data.train_ab, **head_options),
         metrics=head.metrics(model),
     )
     fitted.run_eagerly = run_eagerly

@@ -67,7 +67,10 @@ def setting(
         plumbing: why it does not change results; such a setting is left out of the study's
             fingerprint. Every other leaf is in it.
         feeds: {library call: its keyword}: `dataset` (`colorize.datasets.DatasetSpec`),
-            `build` (`colorize.model.build_model`), `train` (`colorize.train.train`).
+            `build` (`colorize.model.build_model`), `train` (`colorize.train.train`),
+            `head` (the head's own options, given to both `build_model` and `train`),
+            `precision` (`colorize.train.set_precision`), `predict`
+            (`colorize.predict.predict_lab`) and `save` (`colorize.predict.save_model`).
         check: checks a value where `allowed` lists forms rather than values (raises
             UsageError); `allowed` is then only listed.
     """
@@ -97,11 +100,15 @@ def check_data_source(value: str) -> None:
 @dataclass
 class DataConfig:
     # where the photos come from (`colorize.datasets.sources`); ignored with train_dir
-    source: str = setting("embedded", allowed=data_sources.forms(), check=check_data_source)
+    source: str = setting(
+        "embedded", allowed=data_sources.forms(), check=check_data_source,
+        feeds={"dataset": "source"},
+    )  # fmt: skip
     train_dir: Optional[str] = setting(  # noqa: UP045  folder of colour photos (instead of source)
         None,
         plumbing="a path: the photos' content is fingerprinted (data.content), so a moved "
         "folder is the same study",
+        feeds={"dataset": "folder"},
     )
     test_dir: Optional[str] = setting(  # noqa: UP045  photos the best model colorizes and scores
         None, plumbing="scored once the study has ended; no trial sees them"
@@ -116,7 +123,10 @@ class DataConfig:
     # photo folder: share of photos held out for validation
     val_fraction: float = setting(0.1, feeds={"dataset": "val_fraction"})
     split_seed: int = setting(0, feeds={"dataset": "seed"})
-    l_scaling: str = setting("unit", allowed=L_SCALINGS, feeds={"train": "l_scaling"})
+    l_scaling: str = setting(
+        "unit", allowed=L_SCALINGS,
+        feeds={"train": "l_scaling", "predict": "l_scaling", "save": "l_scaling"},
+    )  # fmt: skip
 
 
 @dataclass
@@ -140,11 +150,11 @@ class TrainerConfig:
     # the head: "mse" (the paper's regression) or "classification" (a/b bins, Zhang et al.)
     loss: str = setting(DEFAULT_LOSS, allowed=LOSSES, feeds={"build": "loss", "train": "loss"})
     # classification: share of the uniform distribution in the class weights (1: none)
-    rebalance: float = setting(0.5, bounds=(0.0, 1.0), feeds={"train": "rebalance"})
+    rebalance: float = setting(0.5, bounds=(0.0, 1.0), feeds={"head": "rebalance"})
     # classification: annealed-mean temperature of the decoded a/b (1: the mean)
-    temperature: float = setting(0.38, bounds=(0.01, 1.0), feeds={"build": "temperature"})
+    temperature: float = setting(0.38, bounds=(0.01, 1.0), feeds={"head": "temperature"})
     # bfloat16 compute on GPUs; XLA is used where the backend can
-    mixed_precision: bool = setting(False)
+    mixed_precision: bool = setting(False, feeds={"precision": "mixed"})
     checkpoint_every: int = setting(  # seconds between epoch checkpoints (0: every epoch)
         60,
         bounds=(0, 86_400),
@@ -225,14 +235,29 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def _leaves(schema: type, prefix: str = "") -> dict[str, tuple[type, dict]]:
-    """Every dotted leaf key of `schema`: (its type, its `setting` metadata)."""
+    """Every dotted leaf key of `schema`: (its type, its `setting` metadata).
+
+    Raises:
+        ImportError: two leaves of one name (trial params and MLflow params are named by the
+            leaf alone, so one would overwrite the other).
+    """
+    leaves = _section_leaves(schema, prefix)
+    named: dict[str, str] = {}
+    for key in leaves:
+        other = named.setdefault(key.split(".")[-1], key)
+        if other != key:
+            raise ImportError(f"settings {other} and {key} share the name {key.split('.')[-1]!r}")
+    return leaves
+
+
+def _section_leaves(schema: type, prefix: str = "") -> dict[str, tuple[type, dict]]:
     leaves = {}
     hints = typing.get_type_hints(schema)
     for item in fields(schema):
         kind = hints[item.name]
         kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
         if is_dataclass(kind):
-            leaves |= _leaves(kind, f"{prefix}{item.name}.")
+            leaves |= _section_leaves(kind, f"{prefix}{item.name}.")
         else:
             leaves[f"{prefix}{item.name}"] = (kind, dict(item.metadata))
     return leaves
@@ -259,7 +284,7 @@ def arguments(cfg: RunConfig, call: str) -> dict[str, Any]:
     }
 
 
-def setting_names() -> tuple[str, ...]:
+def result_setting_leaves() -> tuple[str, ...]:
     """The leaf names (as trial params are logged) of the result settings of every trial:
     the report shows them and checks that trials share them."""
     return tuple(key.split(".")[-1] for key in RESULT_KEYS)
@@ -280,8 +305,21 @@ def leaf_to_key() -> dict[str, str]:
 
 
 def data_source(cfg: RunConfig) -> str:
-    """Where the photos come from: `folder` (data.train_dir) or data.source."""
-    return "folder" if cfg.data.train_dir else cfg.data.source
+    """Where the photos come from, as the dataset names it: `folder` (data.train_dir) or
+    data.source."""
+    from colorize.datasets import DatasetSpec
+
+    return DatasetSpec(**arguments(cfg, "dataset")).source
+
+
+def param_values(cfg: RunConfig) -> dict[str, Any]:
+    """A trial's MLflow params, by leaf name: every setting of a section, and every result
+    setting outside them (`profile`); plumbing outside a section (where runs are kept, how many
+    workers) is not a param."""
+    flat = flat_values(cfg)
+    return {
+        key.split(".")[-1]: flat[key] for key in LEAF_TYPES if "." in key or key not in PLUMBING
+    }
 
 
 def study_name(cfg: RunConfig) -> str:

@@ -7,15 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from colorize.datasets import DataError, DatasetSpec
-from experiments.config import RunConfig, arguments, data_source
+from experiments.config import RunConfig, arguments
 from experiments.errors import UsageError
 
 
 def dataset_spec(cfg: RunConfig) -> DatasetSpec:
     """The dataset the configuration names: its source and every setting that feeds it."""
-    return DatasetSpec(
-        source=data_source(cfg), folder=cfg.data.train_dir, **arguments(cfg, "dataset")
-    )
+    return DatasetSpec(**arguments(cfg, "dataset"))
 
 
 class StudyData:

@@ -20,7 +20,8 @@ from experiments import config as config_module
 from experiments import fingerprint as fingerprints
 from experiments import records as r
 from experiments.config import Profile, RunConfig, study_name
-from experiments.engines import Engine, engine_type, make_engine
+from experiments.engines import Engine
+from experiments.engines.factory import engine_type, make_engine
 from experiments.engines.racing import raced
 from experiments.errors import INCOMPLETE_EXIT, UsageError
 from experiments.ranking import group_bests

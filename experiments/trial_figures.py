@@ -14,7 +14,9 @@ def close(figure) -> None:
     plt.close(figure)
 
 
-def learning_curve_figure(history: dict[str, list[float]], title: str):
+def learning_curve_figure(history: dict[str, list[float]], title: str, loss_label: str):
+    """Loss and accuracy per epoch (training solid, validation dashed); `loss_label`: what the
+    loss measures (the head's `loss_label`)."""
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(9, 3.2))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     for axis, keys in (
@@ -25,7 +27,7 @@ def learning_curve_figure(history: dict[str, list[float]], title: str):
             if key in history:
                 axis.plot(epochs[: len(history[key])], history[key], style, label=key)
         axis.legend()
-    loss_axis.set(xlabel="epoch", ylabel="MSE on a/b / 128", title=title)
+    loss_axis.set(xlabel="epoch", ylabel=loss_label, title=title)
     acc_axis.set(xlabel="epoch", ylabel="accuracy (Keras)")
     figure.tight_layout()
     return figure

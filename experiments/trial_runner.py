@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from colorize import checkpoint, lab
 from colorize.datasets import LabData
+from colorize.heads import head_of
 from colorize.metrics import colorization_metrics
 from colorize.model import InfeasibleArchitecture, build_model
 from colorize.predict import predict_lab, save_model
@@ -78,13 +79,22 @@ def trial_values(spec: StudySpec, profile: Profile, params: dict[str, Any]) -> d
 
 
 def run_params(cfg: RunConfig) -> dict[str, Any]:
-    """Every hyperparameter of a trial as flat MLflow params (leaf names)."""
-    flat = {}
-    for value in config_module.to_dict(cfg).values():
-        if isinstance(value, dict):
-            flat.update(value)
-    flat["profile"] = cfg.profile
-    return {k: ("" if v is None else v) for k, v in flat.items()}
+    """A trial's MLflow params (leaf names), as the schema chooses them
+    (`experiments.config.param_values`); an unset value is logged empty."""
+    return {k: ("" if v is None else v) for k, v in config_module.param_values(cfg).items()}
+
+
+def calls(cfg: RunConfig) -> dict[str, dict[str, Any]]:
+    """The keyword arguments of each library call a trial makes, from the schema's `feeds`:
+    `build` and `train` with the head's options added to both."""
+    arguments = {
+        call: config_module.arguments(cfg, call)
+        for call in ("precision", "build", "train", "predict", "save")
+    }
+    head = config_module.arguments(cfg, "head")
+    arguments["build"] |= head
+    arguments["train"] |= head
+    return arguments
 
 
 class TrialRunner:
@@ -212,7 +222,7 @@ class TrialRunner:
             return train(
                 model,
                 self.data,
-                **config_module.arguments(cfg, "train"),
+                **calls(cfg)["train"],
                 callbacks=[
                     EpochRecorder(self.tracker, run_id, number, cfg.trainer.epochs, history),
                     *callbacks,
@@ -222,15 +232,18 @@ class TrialRunner:
             )
         finally:
             if history.get("loss"):
-                figure = figures.learning_curve_figure(history, f"trial {number}")
+                figure = figures.learning_curve_figure(
+                    history, f"trial {number}", head_of(model).loss_label
+                )
                 self.tracker.log_figure(run_id, figure, r.CURVE_ARTIFACT)
                 figures.close(figure)
 
     def _fit_and_record(
         self, number: int, cfg: RunConfig, run_id: str, callbacks: list, checkpoint_dir: Path
     ) -> TrialRecord:
-        set_precision(cfg.trainer.mixed_precision)
-        model = build_model(**config_module.arguments(cfg, "build"))
+        arguments = calls(cfg)
+        set_precision(**arguments["precision"])
+        model = build_model(**arguments["build"])
         self.tracker.log_metrics(run_id, {"num_params": model.count_params()})
         history: dict[str, list[float]] = {}
         resume = checkpoint.load(checkpoint_dir, self.fingerprint)
@@ -240,7 +253,7 @@ class TrialRunner:
             self.tracker.set_tags(run_id, {r.RESUMED_FROM_TAG: resume.epochs_done})
             del resume
         result = self._fit(number, cfg, model, run_id, callbacks, checkpoint_dir, history)
-        predicted = predict_lab(model, self.data.val_l, cfg.data.l_scaling)
+        predicted = predict_lab(model, self.data.val_l, **arguments["predict"])
         truth = lab.join_lab(lab.decode_l(self.data.val_l), lab.decode_ab(self.data.val_ab))
         metrics = colorization_metrics(truth, predicted)
         metrics |= {
@@ -273,6 +286,6 @@ class TrialRunner:
         )
         values = tuple(float(metrics[r.objective_column(m)]) for m in self.spec.metrics)
         model_path = save_model(
-            model, self.models_dir / f"trial-{number:03d}.keras", l_scaling=cfg.data.l_scaling
+            model, self.models_dir / f"trial-{number:03d}.keras", **arguments["save"]
         )
         return TrialRecord(values[0], metrics, run_id, model_path, tags, values)

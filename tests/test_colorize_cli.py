@@ -136,11 +136,14 @@ def test_evaluate_scores_the_model_and_gray_photo_by_photo(tmp_path, model_path,
 
 
 def _one_error_line(result) -> str:
-    """The command's one error line (exit 2, no traceback); warnings may come before it."""
+    """The command's one error line (exit 2, no traceback); the whole stderr is read: warnings
+    naming a skipped photo may come before it, and nothing else."""
     assert result.returncode == 2, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]
+    others = [line for line in lines if line != errors[0] and not line.startswith("WARNING: ")]
+    assert not others, result.stderr[-3000:]
     return errors[0]
 
 

@@ -326,6 +326,8 @@ def test_rebalanced_auc_weighs_each_colour_bin_alike():
 
 
 def test_the_served_model_colorizes_with_a_classification_model(classification_run):
+    """The serving wrapper in-process, on a model saved here (MLflow's own server serving the
+    registered classification model: tests/test_losses.py)."""
     pytest.importorskip("mlflow")
     from types import SimpleNamespace
 

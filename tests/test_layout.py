@@ -1,13 +1,19 @@
 """The shape of the code: no import circle, no import that runs back up the harness's layers,
-and a library that never imports the harness, Optuna or MLflow."""
+and a library that never imports the harness, Optuna or MLflow. Every kind of dependency
+counts: imports inside functions, imports only for type checkers (a circle there is a circle in
+the design, and breaks the first time one of them runs) and the `"module:attr"` strings a
+registry imports by name."""
 
 from __future__ import annotations
+
+import importlib.util
+import re
 
 import grimp
 import pytest
 
 # experiments/, top to bottom: a module may import its own layer and those below it, never one
-# above. Imports inside functions count; imports only for type checkers do not (they never run).
+# above.
 LAYERS = [
     ["experiments.run", "experiments.ui", "experiments.report", "experiments.humantest"],
     ["experiments.study"],
@@ -44,18 +50,38 @@ LAYERS = [
 ]
 
 
+def registry_strings(module: str, packages: tuple[str, ...]) -> set[str]:
+    """The modules of `packages` that `module` names in a `"package.module:attr"` string (a
+    registry imports them by name)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return set()
+    names = "|".join(re.escape(package) for package in packages)
+    pattern = re.compile(rf"""["']((?:{names})(?:\.\w+)*):\w+["']""")
+    with open(spec.origin, encoding="utf-8") as handle:
+        return set(pattern.findall(handle.read()))
+
+
+def import_graph(*packages: str):
+    """The import graph of `packages`: every import, those for type checkers too, plus an edge
+    for each registry string."""
+    graph = grimp.build_graph(
+        *packages, include_external_packages=True, exclude_type_checking_imports=False,
+        cache_dir=None,
+    )  # fmt: skip
+    for module in sorted(m for m in graph.modules if m.split(".")[0] in packages):
+        for target in registry_strings(module, packages) - {module}:
+            graph.add_import(importer=module, imported=target)
+    return graph
+
+
 @pytest.fixture(scope="module")
 def graph():
-    return grimp.build_graph(
-        "experiments",
-        "colorize",
-        include_external_packages=True,
-        exclude_type_checking_imports=True,
-    )
+    return import_graph("experiments", "colorize")
 
 
-def _layer(module: str) -> int | None:
-    for index, layer in enumerate(LAYERS):
+def _layer(module: str, layers: list[list[str]] = LAYERS) -> int | None:
+    for index, layer in enumerate(layers):
         if any(module == entry or module.startswith(entry + ".") for entry in layer):
             return index
     return None
@@ -105,17 +131,59 @@ def test_every_module_of_experiments_has_a_layer(graph):
     assert [m for m in placed if _layer(m) is None] == []
 
 
-def test_no_import_runs_back_up_the_layers(graph):
+def _upward(graph, layers: list[list[str]]) -> list[str]:
+    """Each import from a module to one on a layer above it."""
     upward = []
     for module in sorted(graph.modules):
-        mine = _layer(module)
+        mine = _layer(module, layers)
         if mine is None:
             continue
         for imported in graph.find_modules_directly_imported_by(module):
-            theirs = _layer(imported)
+            theirs = _layer(imported, layers)
             if theirs is not None and theirs < mine:
                 upward.append(f"{module} -> {imported}")
-    assert upward == []
+    return upward
+
+
+def test_no_import_runs_back_up_the_layers(graph):
+    assert _upward(graph, LAYERS) == []
+
+
+def test_the_engines_registry_string_is_seen_and_stays_with_the_engines(graph):
+    named = {"experiments.engines.optuna_engine", "experiments.engines.keras_tuner_engine"}
+    assert registry_strings("experiments.engines.factory", ("experiments",)) == named
+    assert named <= graph.find_modules_directly_imported_by("experiments.engines.factory")
+    assert registry_strings("experiments.engine_registry", ("experiments",)) == set()  # names
+
+
+def _package(root, name: str, modules: dict[str, str]) -> None:
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text("")
+    for module, text in modules.items():
+        (root / name / f"{module}.py").write_text(text)
+
+
+def test_the_check_finds_a_circle_through_type_checking_or_a_registry_string(
+    tmp_path, monkeypatch
+):
+    _package(tmp_path, "hidden_circle", {
+        "config": "from hidden_circle import engines\n",
+        "engines": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                   "    from hidden_circle import config\n",
+    })  # fmt: skip
+    _package(tmp_path, "named_circle", {
+        "low": 'ENGINES = {"one": "named_circle.high:Engine"}\n',
+        "high": "from named_circle import low\n\nclass Engine: ...\n",
+    })  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    graph = import_graph("hidden_circle", "named_circle")
+    modules = sorted(m for m in graph.modules if m.startswith(("hidden_", "named_")))
+    assert _cycles(graph, modules) == [
+        ["hidden_circle.config", "hidden_circle.engines"],
+        ["named_circle.high", "named_circle.low"],
+    ]
+    layers = [["named_circle.high"], ["named_circle.low"]]
+    assert _upward(graph, layers) == ["named_circle.low -> named_circle.high"]
 
 
 def test_the_library_imports_neither_the_harness_nor_optuna_nor_mlflow(graph):

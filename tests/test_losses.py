@@ -150,3 +150,15 @@ def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tm
     assert "Side by side: gray | regression (mse) | classification | truth" in text
     table = text[text.index("Regression or classification") :].split("Colourful:")[0]
     assert "Val. loss" not in table  # each head's loss is its own: never compared
+
+
+def test_mlflow_serves_the_classification_model(losses_study, embedded_photos):
+    """The classification head's registered model on MLflow's own server (`mlflow models
+    serve`): its bins decoded to a/b there as they are here."""
+    from PIL import Image
+
+    from tests.test_serving import assert_colorized, serve_and_colorize
+
+    photo = Image.fromarray(embedded_photos["skimage:chelsea"]).resize((70, 50))
+    colorized = serve_and_colorize("models:/losses@loss-classification", losses_study[0], photo)
+    assert_colorized(colorized, (70, 50))

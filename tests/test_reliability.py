@@ -222,7 +222,7 @@ def create_study(args: list[str]) -> None:
     """The study as a run creates it (its grid queued), without running a trial."""
     from experiments.config import compose
     from experiments.data import StudyData
-    from experiments.engine_registry import make_engine
+    from experiments.engines.factory import make_engine
     from experiments.fingerprint import environment, make_fingerprint
     from experiments.study_spec import load_study
 
@@ -263,7 +263,7 @@ def test_journal_storage_runs_a_study_and_says_what_it_cannot_detect(tmp_path):
 
 def test_grid_points_are_enqueued_once(tmp_path):
     from experiments.config import compose
-    from experiments.engine_registry import make_engine
+    from experiments.engines.factory import make_engine
     from experiments.fingerprint import Fingerprint
     from experiments.study_spec import load_study
 

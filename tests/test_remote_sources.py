@@ -135,8 +135,11 @@ def test_an_archive_whose_sha256_differs_is_refused_in_one_line(
     monkeypatch.setenv("COLORIZE_CACHE", str(tmp_path / "cache"))
     result = run_cli(*SMOKE, f"data.source=url:{url}#sha256={wrong}", f"runs_dir={tmp_path}/r")
     assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "SHA-256 differs" in lines[0] and "refused" in lines[0]
+    # the whole stderr: the download's progress, then one error line, and nothing else
+    *progress, last = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert last.startswith("error:") and "SHA-256 differs" in last and "refused" in last
+    assert progress[0].startswith(f"Downloading data from '{url}'"), result.stderr[-2000:]
+    assert all("B/s]" in line for line in progress[1:]), result.stderr[-2000:]
     assert not list((tmp_path / "cache" / "archives").glob("*-photos"))  # nothing unpacked
 
 
@@ -172,10 +175,20 @@ def test_malformed_remote_sources_are_refused_with_the_form_to_write(source, mes
 
 
 def test_the_archive_sha256_is_part_of_the_dataset_source():
-    from experiments.fingerprint import RESULT_KEYS
+    """Two archives at one address but of different content are two studies: the fingerprint
+    built for each (as a study run builds it) differs, and names data.source as the change."""
+    from experiments.fingerprint import make_fingerprint
+    from experiments.study_spec import load_study
 
-    one = DatasetSpec(source=f"url:http://h/p.zip#sha256={'a' * 64}")
-    two = DatasetSpec(source=f"url:http://h/p.zip#sha256={'b' * 64}")
-    assert one.kind == two.kind == "url" and one.settings == two.settings
-    assert one.source != two.source  # the study's fingerprint records data.source whole
-    assert "tracking.system_metrics" not in RESULT_KEYS  # plumbing: it changes no result
+    spec = load_study("optimizers")
+    prints = []
+    for digit in "ab":
+        cfg, profile = compose(
+            ["study=optimizers", f"data.source=url:http://h/p.zip#sha256={digit * 64}"]
+        )
+        prints.append(make_fingerprint(cfg, spec, profile.epoch_scale, "k" * 16))
+    one, two = prints
+    assert one.hash != two.hash
+    assert two.differences(one.values) == [
+        f"data.source url:http://h/p.zip#sha256={'a' * 64} -> url:http://h/p.zip#sha256={'b' * 64}"
+    ]

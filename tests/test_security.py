@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import keras
@@ -30,11 +33,12 @@ def test_yaml_with_python_objects_is_refused(tmp_path):
         load_yaml(path, "study")
 
 
-def session_command_lines(leader: int) -> list[bytes]:
-    """The command lines (as `ps` shows them) of every process in `leader`'s session."""
+def session_command_lines(leader: int, but: int | None = None) -> list[bytes]:
+    """The command lines (as `ps` shows them) of every process in `leader`'s session, but the
+    process `but`."""
     lines = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == but:
             continue
         try:
             if os.getsid(int(entry.name)) == leader:
@@ -42,6 +46,42 @@ def session_command_lines(leader: int) -> list[bytes]:
         except (OSError, ProcessLookupError):
             continue  # ended meanwhile
     return lines
+
+
+def run_watching_command_lines(*args: str) -> tuple[subprocess.CompletedProcess, set[bytes]]:
+    """Run a study and, while it runs, read the command line of every process it starts (its
+    workers and their children, all in its session) as `ps` would show them; the study's own
+    command line is the user's, as typed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    seen: set[bytes] = set()
+    outputs: list[str] = []
+    reader = threading.Thread(target=lambda: outputs.extend(process.communicate(timeout=600)))
+    reader.start()
+    while reader.is_alive():
+        seen.update(session_command_lines(process.pid, but=process.pid))
+        reader.join(timeout=0.2)
+    out, err = outputs or ("", "")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err), seen
+
+
+def optuna_table_text(storage: str) -> str:
+    """Every text value in every table of the Optuna storage, joined."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(storage)
+    texts = []
+    try:
+        with engine.connect() as connection:
+            for table in sqlalchemy.inspect(connection).get_table_names():
+                rows = connection.execute(sqlalchemy.text(f'SELECT * FROM "{table}"'))
+                texts += [str(value) for row in rows for value in row]
+    finally:
+        engine.dispose()
+    assert texts, "the storage holds nothing"
+    return "\n".join(texts)
 
 
 def test_a_store_password_never_leaves_its_url(tmp_path):
@@ -64,8 +104,12 @@ def test_a_store_password_never_leaves_its_url(tmp_path):
         storage = create_database(host, port, user, "optuna", password=password)
         assert password in storage
         args = ["study=optimizers", "profile=smoke", f"runs_dir={runs_dir}", f"storage={storage}"]
-        study = run_cli(*args, "workers=2")
+        study, seen = run_watching_command_lines(*args, "workers=2")
         assert study.returncode == 0, study.stderr[-3000:]
+        workers = {c for c in seen if b"experiments.run" in c}
+        assert workers, seen  # the worker it started was seen
+        assert not [c for c in seen if password.encode() in c]  # on no command line
+        assert password not in optuna_table_text(storage)
         assert f"postgresql+psycopg2://{user}:***@" in (
             runs_dir / "mlflow.db"
         ).read_bytes().decode("latin-1")  # the storage param, masked

@@ -89,19 +89,22 @@ class LabData:
         return self.val_target[..., 2:]
 
 
+DEFAULT_SOURCE = "embedded"
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Which photos and how they become crops.
 
     Attributes:
         source: what `colorize.datasets.sources` takes: "embedded", "landscapes", "folder"
-            (then `folder` is read), "hf:<dataset>[:<split>]" or
-            "url:<archive URL>#sha256=<hex>".
+            (then `folder` is read; a `folder` given with the default source means it too),
+            "hf:<dataset>[:<split>]" or "url:<archive URL>#sha256=<hex>".
         val_photos: whole scenes held out for validation (embedded, landscapes); a folder, a
             Hugging Face dataset and an archive hold out `val_fraction` of their photos instead.
     """
 
-    source: str = "embedded"
+    source: str = DEFAULT_SOURCE
     folder: str | None = None
     image_size: int = 64
     crops_per_photo: int = 12
@@ -110,6 +113,9 @@ class DatasetSpec:
     seed: int = 0
 
     def __post_init__(self):
+        if self.folder is not None and self.source == DEFAULT_SOURCE:
+            # a folder given in place of the default names the photos (`data.train_dir`)
+            object.__setattr__(self, "source", "folder")
         self.origin.check(self)
 
     @property

@@ -35,6 +35,18 @@ def _discover() -> dict[str, Head]:
 
 
 HEADS: dict[str, Head] = _discover()
+# Every head's options: `build_model` and `train` take each by name and pass them all on.
+HEAD_OPTIONS: dict[str, float] = {
+    name: default for head in HEADS.values() for name, default in head.options.items()
+}
+
+
+def check_options(options: dict) -> None:
+    """Raise TypeError (as for an unknown keyword) for an option no head declares."""
+    unknown = sorted(set(options) - set(HEAD_OPTIONS))
+    if unknown:
+        allowed = ", ".join(HEAD_OPTIONS) or "none"
+        raise TypeError(f"unknown head option {', '.join(unknown)}; heads take: {allowed}")
 
 
 def get_head(name: str) -> Head:
@@ -52,4 +64,4 @@ def head_of(model) -> Head:
     return HEADS[DEFAULT_LOSS]
 
 
-__all__ = ["HEADS", "Head", "get_head", "head_of"]
+__all__ = ["HEADS", "HEAD_OPTIONS", "Head", "check_options", "get_head", "head_of"]

@@ -8,7 +8,10 @@ A head owns four things, and nothing else in the library knows them:
 - the network that is fitted (`training_model`: L -> what the loss sees, sharing the weights);
 - the training loss and the paper's accuracy on that output (`loss`, `metrics`), both fed the
   compact int8 [a, b, label] targets of `colorize.batches`;
-- what is written beside a saved model (`settings`).
+- what is written beside a saved model (`settings`);
+- its own options (`options`: each name and default), which `build_model` and `train` pass on
+  whole to `decode` and `loss`; each takes the ones it uses. Adding one touches the head and
+  the study schema (`experiments/config.py`, `feeds={"head": ...}`) only.
 
 Whatever the head, the inference model (`colorize.model.build_model`'s result, what
 `colorize.predict.save_model` saves) takes scaled L and returns a/b / 128 (`colorize.lab.AB_SCALE`),
@@ -28,13 +31,16 @@ class Head:
 
     name: str = ""
     activation: str | None = None  # of the last convolution
+    options: dict[str, float] = {}  # the head's own settings and their defaults
+    loss_label: str = ""  # what its training loss measures, as plots label it
 
     def channels(self) -> int:
         """Channels of the last convolution."""
         raise NotImplementedError
 
     def decode(self, raw, **options):
-        """The inference output (a/b / 128) from the last convolution's output `raw`."""
+        """The inference output (a/b / 128) from the last convolution's output `raw`; `options`
+        are every head's options (this head's own among them)."""
         raise NotImplementedError
 
     def owns(self, model: keras.Model) -> bool:

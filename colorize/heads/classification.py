@@ -204,6 +204,10 @@ def _decoder(model: keras.Model) -> AnnealedMean:
 class ClassificationHead(Head):
     name = "classification"
     activation = None  # logits
+    # rebalance: share of the uniform distribution in the class weights (1: none);
+    # temperature: the decoded a/b's annealed mean (1: the mean; towards 0: the mode)
+    options = {"rebalance": DEFAULT_REBALANCE, "temperature": DEFAULT_TEMPERATURE}
+    loss_label = "soft-encoded cross-entropy (nats)"
 
     def channels(self) -> int:
         return len(gamut.bin_centres())

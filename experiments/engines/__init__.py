@@ -1,14 +1,13 @@
 """Search engines behind one interface: each chooses trial values and keeps its own state, and
 runs every trial through the shared `TrialRunner` (so the MLflow records are the same).
 
-To add an engine, write a module here with an `Engine` subclass, list it in `ENGINES` below and
-add its name to `experiments.engine_registry` (the names `engine=` allows, read without
-importing any engine). `make_engine` builds the chosen one.
+To add an engine, write a module here with an `Engine` subclass, list it in `factory.ENGINES`
+and add its name to `experiments.engine_registry` (the names `engine=` allows, read without
+importing any engine). `factory.make_engine` builds the chosen one.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,20 +19,8 @@ if TYPE_CHECKING:
     from experiments.fingerprint import Fingerprint
     from experiments.study_spec import StudySpec
 
-from experiments.engine_registry import ENGINE_NAMES
 from experiments.pareto import pareto_front
 from experiments.ranking import best_of
-
-# name -> "module:class" of this package; imported only when chosen (Keras Tuner is slow).
-ENGINES = {
-    "optuna": "experiments.engines.optuna_engine:OptunaEngine",
-    "keras_tuner": "experiments.engines.keras_tuner_engine:KerasTunerEngine",
-}
-if set(ENGINES) != set(ENGINE_NAMES):
-    raise ImportError(
-        f"engines listed ({', '.join(ENGINES)}) differ from experiments.engine_registry's "
-        f"names ({', '.join(ENGINE_NAMES)})"
-    )
 
 # Called after each trial ends: (trials done, the leaders as (number, objective values): the best
 # trial, or the Pareto front of a study of several objectives; the settled trials' rows).
@@ -128,14 +115,3 @@ def leader_values(rows: list[dict], spec: StudySpec) -> list[tuple[int, tuple[fl
     """`leaders_of` as (number, objective values) pairs, for `TrialEnd`."""
     columns = value_columns(spec.metrics)
     return [(r["number"], tuple(r[c] for c in columns)) for r in leaders_of(rows, spec)]
-
-
-def engine_type(name: str) -> type[Engine]:
-    """The engine class registered under `name` (its module imported now)."""
-    module, _, attribute = ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def make_engine(cfg: RunConfig, spec: StudySpec, study: str, runs_dir: Path) -> Engine:
-    """The engine `cfg.engine` names, for stored study `study`."""
-    return engine_type(cfg.engine)(cfg, spec, study, runs_dir)

@@ -20,7 +20,7 @@ from experiments.report.humantest import HEADING, human_section
 from experiments.report.overview import READING, description, overview_items
 from experiments.report.pdf import ReportPdf
 from experiments.report.stored_study import StoredStudy, download_artifact
-from experiments.report.tables import Table, trials_table
+from experiments.report.tables import Table, space_column, trials_table
 
 MAX_SAMPLE_GROUPS = 6
 MAX_STRIP_GROUPS = 4  # columns of the side-by-side figure between gray and truth
@@ -197,7 +197,11 @@ def _write_pdf(stored, path: Path, tables, gray, every, scratch: Path, verdicts,
         for figure_title, subtitle, png in comparison.figures_of(stored, scratch):
             pdf.figure(figure_title, subtitle, png)
     curves = figures.curves(
-        scratch / "curves.png", stored.histories, list(stored.trials["number"]), grouping
+        scratch / "curves.png",
+        stored.histories,
+        list(stored.trials["number"]),
+        grouping,
+        loss_labels(stored),
     )
     pdf.figure(
         f"Learning curves per {grouping.title}",
@@ -276,3 +280,17 @@ def build_report(stored: StoredStudy, reports_dir: Path) -> Report:
     sentences = verdicts + ([gray_sentence] if gray_sentence else [])
     sentences += [f"{HEADING} {sentence}" for sentence in (human.verdicts if human else [])]
     return Report([pdf_path, *written], pages, sentences)
+
+
+def loss_labels(stored: StoredStudy) -> dict[int, str]:
+    """What each trial's training loss measures, as its head labels it (the head from the
+    trial's `loss` setting; a study stored before heads existed trained the default)."""
+    from colorize.choices import DEFAULT_LOSS
+    from colorize.heads import get_head  # keras: imported only to draw the curves
+
+    column = space_column(stored, "loss")
+    heads = stored.trials.get(column, pd.Series(DEFAULT_LOSS, index=stored.trials.index))
+    return {
+        int(number): get_head(str(head) if isinstance(head, str) else DEFAULT_LOSS).loss_label
+        for number, head in zip(stored.trials["number"], heads, strict=True)
+    }

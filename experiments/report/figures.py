@@ -30,11 +30,24 @@ def _colors(count: int) -> list:
     return [cmap(i % cmap.N) for i in range(count)]
 
 
-def curves(path: Path, histories: dict, numbers: Sequence[int], grouping: Grouping) -> Path:
+def curves(
+    path: Path,
+    histories: dict,
+    numbers: Sequence[int],
+    grouping: Grouping,
+    loss_labels: dict[int, str],
+) -> Path:
     """Validation loss (training loss dotted) and validation accuracy per epoch, one line per
-    trial, coloured by group; a large dot marks the epoch of lowest validation loss."""
-    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=SIZE)
+    trial, coloured by group; a large dot marks the epoch of lowest validation loss.
+
+    `loss_labels`: what each trial's loss measures (its head's `loss_label`). Trials whose losses
+    measure different things get a loss panel each, so no two scales share an axis."""
     drawn = [n for n in numbers if n in histories and not histories[n]["val_loss"].dropna().empty]
+    kinds = list(dict.fromkeys(loss_labels[n] for n in drawn)) or [""]
+    figure, axes = plt.subplots(
+        1, len(kinds) + 1, figsize=(SIZE[0] * (len(kinds) + 1) / 2, SIZE[1])
+    )
+    loss_axes, acc_axis = dict(zip(kinds, axes[:-1], strict=True)), axes[-1]
     present = [name for name in grouping.order if name in set(grouping.labels[drawn])]
     colors = dict(zip(present, _colors(len(present)), strict=True))
     shown = set()
@@ -44,6 +57,7 @@ def curves(path: Path, histories: dict, numbers: Sequence[int], grouping: Groupi
         val = history["val_loss"].dropna()
         legend = None if name in shown else name
         shown.add(name)
+        loss_axis = loss_axes[loss_labels[number]]
         loss_axis.plot(val.index, val.values, "-", color=color, marker="o", ms=2.5, label=legend)
         train = history["loss"].dropna()
         loss_axis.plot(train.index, train.values, ":", color=color, lw=1)
@@ -53,15 +67,22 @@ def curves(path: Path, histories: dict, numbers: Sequence[int], grouping: Groupi
         acc_axis.plot(accuracy.index, accuracy.values, "-", color=color, marker="o", ms=2.5)
         if best in accuracy.index:
             acc_axis.plot([best], [accuracy[best]], "o", color=color, ms=7, mec="black")
-    values = [v for n in drawn for v in histories[n]["val_loss"].dropna()]
-    if values and min(values) > 0 and max(values) / min(values) > 20:
-        loss_axis.set_yscale("log")
-    loss_axis.set(xlabel="epoch", ylabel="loss (MSE on a/b / 128)", title="validation loss")
+    for kind, loss_axis in loss_axes.items():
+        values = [v for n in drawn if loss_labels[n] == kind for v in histories[n]["val_loss"]]
+        values = [v for v in values if v == v]  # NaN-free
+        if values and min(values) > 0 and max(values) / min(values) > 20:
+            loss_axis.set_yscale("log")
+        title = "validation loss" if len(kinds) == 1 else f"validation loss: {kind}"
+        loss_axis.set(xlabel="epoch", ylabel=f"loss ({kind})" if kind else "loss", title=title)
     acc_axis.set(xlabel="epoch", ylabel="accuracy %", title="validation accuracy")
-    for axis in (loss_axis, acc_axis):
+    for axis in axes:
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
-    handles, labels = loss_axis.get_legend_handles_labels()
+    handles, labels = [], []
+    for loss_axis in loss_axes.values():
+        more_handles, more_labels = loss_axis.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    loss_axis = axes[0]
     ordered = sorted(zip(labels, handles, strict=True), key=lambda p: grouping.order.index(p[0]))
     if ordered:
         loss_axis.legend([h for _, h in ordered], [n for n, _ in ordered], title=grouping.title)

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from experiments import records as r
-from experiments.config import setting_names
+from experiments.config import result_setting_leaves
 from experiments.errors import UsageError
 from experiments.redact import connectable
 from experiments.store_urls import check_sqlite, default_storage, default_tracking_uri, sqlite_path
@@ -33,7 +33,7 @@ STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
 HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
 # Trial params shown as the study's fixed settings (the schema's result settings); one value
 # each across a study's trials.
-SETTING_PARAMS = setting_names()
+SETTING_PARAMS = result_setting_leaves()
 
 
 def quiet_libraries() -> None:

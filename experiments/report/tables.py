@@ -43,7 +43,7 @@ class Table:
 
 
 @dataclass(frozen=True)
-class Metric:
+class Column:
     """A report column: its CSV name, the trials column it reads, header, format and scale."""
 
     name: str
@@ -58,29 +58,29 @@ def g4(value: float) -> str:
 
 
 # Every metric the registry knows, as a report column; QUALITY: those the tables show.
-METRIC = {m.name: Metric(m.name, m.column, m.label, m.fmt, m.scale) for m in metrics.METRICS}
+COLUMNS = {m.name: Column(m.name, m.column, m.label, m.fmt, m.scale) for m in metrics.METRICS}
 QUALITY = list(metrics.REPORT_METRICS)
-METRICS = tuple(METRIC[name] for name in [*QUALITY, "epochs_run"])
+TABLE_COLUMNS = tuple(COLUMNS[name] for name in [*QUALITY, "epochs_run"])
 
 
-def shared_metrics(stored: StoredStudy) -> list[Metric]:
+def shared_metrics(stored: StoredStudy) -> list[Column]:
     """The quality columns a study's trials can be compared on: every one, less those each head
     measures its own way (the validation loss) where trials of several heads are shown."""
     heads = stored.trials.get(space_column(stored, "loss"), pd.Series(dtype=object)).dropna()
     several = heads.nunique() > 1 or "loss" in stored.space
     return [
-        METRIC[name] for name in QUALITY if not (several and metrics.METRIC[name].head_specific)
+        COLUMNS[name] for name in QUALITY if not (several and metrics.METRIC[name].head_specific)
     ]
 
 
-def values(frame: pd.DataFrame, metric: Metric) -> np.ndarray:
+def values(frame: pd.DataFrame, metric: Column) -> np.ndarray:
     if metric.column not in frame:
         return np.array([])
     column = pd.to_numeric(frame[metric.column], errors="coerce").to_numpy(dtype=float)
     return column[np.isfinite(column)] * metric.scale
 
 
-def mean_std(frame: pd.DataFrame, metric: Metric) -> tuple[float, float, int]:
+def mean_std(frame: pd.DataFrame, metric: Column) -> tuple[float, float, int]:
     """Mean, sample standard deviation (NaN for one value) and count of a metric."""
     found = values(frame, metric)
     if not len(found):
@@ -94,13 +94,13 @@ def show(mean: float, std: float, fmt: Callable[[float], str]) -> str:
     if math.isnan(mean):
         return "–"
     if math.isnan(std):
-        if fmt is METRIC["epochs_run"].fmt and float(mean).is_integer():
+        if fmt is COLUMNS["epochs_run"].fmt and float(mean).is_integer():
             return str(int(mean))
         return fmt(mean)
     return f"{fmt(mean)} ± {fmt(std)}"
 
 
-def cell(frame: pd.DataFrame, metric: Metric) -> str:
+def cell(frame: pd.DataFrame, metric: Column) -> str:
     return show(*mean_std(frame, metric)[:2], metric.fmt)
 
 
@@ -108,8 +108,8 @@ def metric_cells(frame: pd.DataFrame, names: Sequence[str]) -> tuple[list[str], 
     """Display cells and CSV values (`<name>_mean`, `<name>_std`) for metrics over `frame`."""
     cells, record = [], {}
     for name in names:
-        mean, std, _ = mean_std(frame, METRIC[name])
-        cells.append(show(mean, std, METRIC[name].fmt))
+        mean, std, _ = mean_std(frame, COLUMNS[name])
+        cells.append(show(mean, std, COLUMNS[name].fmt))
         record[f"{name}_mean"], record[f"{name}_std"] = mean, std
     return cells, record
 
@@ -143,6 +143,40 @@ HEADERS = {
     "learning_rate": "Learning rate",
     "batch_size": "Batch size",
 }
+
+
+# A group's own cells after the shared ones, and its own CSV fields: (cells, {field: value}).
+GroupExtra = Callable[[str, pd.DataFrame], tuple[list[str], dict]]
+
+
+def group_rows(
+    groups: dict[str, pd.DataFrame],
+    names: Sequence[str],
+    first: Callable[[str], str],
+    key_field: tuple[str, Callable[[str], str]],
+    extra: GroupExtra = lambda key, frame: ([], {}),
+) -> tuple[list[list[str]], list[dict]]:
+    """One row per group of trials over seeds (the optimizers', the heads' tables): its name
+    (`first(key)`), trial count, each metric's mean ± std, early stopping, then `extra`'s cells;
+    and its CSV record: the group (`key_field`: the field and what it holds of the key), trials,
+    seeds, the metrics' means and stds, `extra`'s fields, the early-stopping counts."""
+    field_name, field_value = key_field
+    rows, records = [], []
+    for key, frame in groups.items():
+        cells, record = metric_cells(frame, names)
+        own_cells, own_record = extra(key, frame)
+        rows.append([first(key), str(len(frame)), *cells, early_stopping(frame), *own_cells])
+        records.append(
+            {
+                field_name: field_value(key),
+                "trials": len(frame),
+                "seeds": ",".join(map(str, sorted(ints(frame["seed"])))),
+                **record,
+                **own_record,
+                **stop_record(frame),
+            }
+        )
+    return rows, records
 
 
 def header(name: str) -> str:
@@ -186,14 +220,14 @@ def trials_table(stored: StoredStudy) -> Table:
                 str(int(trial["number"])),
                 *settings,
                 trial["state"].lower(),
-                *(cell(one, METRIC[name]) for name in shown),
+                *(cell(one, COLUMNS[name]) for name in shown),
                 number(trial["epochs_run"]),
                 number(trial["best_epoch"]),
                 number(trial["early_stopped_epoch"]),
                 "–" if pd.isna(trial["seconds"]) else f"{trial['seconds']:.1f}",
             ]
         )
-        found = {m.name: values(one, m) for m in METRICS}
+        found = {m.name: values(one, m) for m in TABLE_COLUMNS}
         records.append(
             {
                 "trial": int(trial["number"]),
@@ -217,7 +251,7 @@ def trials_table(stored: StoredStudy) -> Table:
             "Trial",
             *(header(name) for name in names),
             "State",
-            *(METRIC[n].header for n in shown),
+            *(COLUMNS[n].header for n in shown),
             "Epochs run",
             "Best epoch",
             "Early stop at",

@@ -14,13 +14,24 @@ A source owns five things, and nothing else in the project branches on it:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from colorize.datasets.builder import held_out
+from colorize.datasets.builder import BuildSettings, held_out
 from colorize.datasets.photos import PhotoRef
 
-if TYPE_CHECKING:
-    from colorize.datasets import DatasetSpec
+
+class DatasetSpec(Protocol):
+    """What a source reads of a dataset's spec (`colorize.datasets.DatasetSpec`); named here so
+    that the sources, which the spec looks up, need nothing of the module that defines it."""
+
+    source: str
+    folder: str | None
+
+    @property
+    def settings(self) -> BuildSettings: ...
+
+    @property
+    def what(self) -> str: ...
 
 
 class Source:

@@ -27,6 +27,7 @@ from experiments.report.comparisons import (
     optimizers,
     pareto,
 )
+from experiments.report.comparisons.settings import searched_settings
 from experiments.report.stored_study import StoredStudy
 
 KINDS: dict[str, ModuleType] = {
@@ -40,15 +41,10 @@ KINDS: dict[str, ModuleType] = {
 ARCHITECTURE_SPACE = {"kernel_size", "padding", "strides"}
 
 
-def setting_names(stored: StoredStudy) -> list[str]:
-    """The study's search-space names other than the seed (seeds are averaged over)."""
-    return [name for name in stored.space if name != "seed"]
-
-
 def kind_of(stored: StoredStudy) -> str:
     if stored.is_multi:
         return "pareto"
-    names = setting_names(stored)
+    names = searched_settings(stored)
     if names == ["optimizer"]:
         return "optimizers"
     if names == ["epochs"]:

@@ -24,8 +24,8 @@ from colorize import stats
 from colorize.metrics import loss_text
 from experiments.report import paper
 from experiments.report.tables import (
-    METRIC,
-    Metric,
+    COLUMNS,
+    Column,
     Table,
     cell,
     early_stopping,
@@ -177,9 +177,9 @@ def epoch_table(stored) -> Table:
         finding = paper.EPOCH_FINDINGS.get(budget, "not in the paper")
         rows.append(
             [
-                label(budget), trained, str(len(frame)), cell(frame, METRIC["epochs_run"]),
-                early_stopping(frame), cell(frame, Metric("best", "best_epoch", "", g4)),
-                cells[0], cell(frame, Metric("end", "last_val_loss", "", loss_text)),
+                label(budget), trained, str(len(frame)), cell(frame, COLUMNS["epochs_run"]),
+                early_stopping(frame), cell(frame, Column("best", "best_epoch", "", g4)),
+                cells[0], cell(frame, Column("end", "last_val_loss", "", loss_text)),
                 cells[1], cells[2], moved, finding,
             ]
         )  # fmt: skip

@@ -20,14 +20,11 @@ import pandas as pd
 from colorize import stats
 from experiments.report.race import race_figures, race_sentences
 from experiments.report.tables import (
-    METRIC,
+    COLUMNS,
     Table,
-    early_stopping,
-    ints,
-    metric_cells,
+    group_rows,
     shared_metrics,
     space_column,
-    stop_record,
     values,
 )
 from experiments.report.verdicts import Grouping, Verdict, word_of
@@ -49,7 +46,7 @@ def _verdict(groups, metric: str, first: str, second: str, finding: str, unit: s
     missing = [NAMES[k] for k in (first, second) if k not in groups]
     if missing:
         return Verdict(finding, "inconclusive", f"No finished {' or '.join(missing)} trial.")
-    spec = METRIC[metric]
+    spec = COLUMNS[metric]
     interval = stats.welch_interval(
         values(groups[first], spec), values(groups[second], spec), "seeds"
     )
@@ -80,20 +77,10 @@ def verdicts(stored) -> list[Verdict]:
 def losses_table(stored) -> Table:
     """Per head over seeds: every shared metric, epochs, early stopping."""
     names = [m.name for m in shared_metrics(stored)]
-    rows, records = [], []
-    for key, frame in _by_loss(stored).items():
-        cells, record = metric_cells(frame, names)
-        rows.append([NAMES.get(key, key), str(len(frame)), *cells, early_stopping(frame)])
-        records.append(
-            {
-                "loss": key,
-                "trials": len(frame),
-                "seeds": ",".join(map(str, sorted(ints(frame["seed"])))),
-                **record,
-                **stop_record(frame),
-            }
-        )
-    columns = ["Head", "Trials", *(METRIC[n].header for n in names), "Early stop"]
+    rows, records = group_rows(
+        _by_loss(stored), names, lambda key: NAMES.get(key, key), ("loss", str)
+    )
+    columns = ["Head", "Trials", *(COLUMNS[n].header for n in names), "Early stop"]
     return Table(
         name="",
         title="Regression or classification (mean ± std over seeds, validation photos)",

@@ -18,15 +18,12 @@ from experiments.report import paper
 from experiments.report.comparisons.settings import best_trial
 from experiments.report.race import race_figures, race_sentences
 from experiments.report.tables import (
-    METRIC,
-    METRICS,
+    COLUMNS,
+    TABLE_COLUMNS,
     Table,
-    early_stopping,
-    ints,
+    group_rows,
     label,
-    metric_cells,
     space_column,
-    stop_record,
 )
 from experiments.report.verdicts import Grouping, Verdict, word_of
 
@@ -76,25 +73,18 @@ def verdicts(stored) -> list[Verdict]:
 
 def optimizer_table(stored) -> Table:
     """Per optimizer over seeds: accuracies, loss, colour metrics, epochs, early stopping."""
-    names = [m.name for m in METRICS]
-    rows, records = [], []
-    for key, frame in _by_optimizer(stored).items():
-        cells, record = metric_cells(frame, names)
+    names = [m.name for m in TABLE_COLUMNS]
+
+    def own(key: str, frame: pd.DataFrame) -> tuple[list[str], dict]:
         finding = paper.OPTIMIZER_FINDINGS.get(key, "not in the paper")
-        name = paper.optimizer_name(key)
-        rows.append([name, str(len(frame)), *cells, early_stopping(frame), finding])
-        records.append(
-            {
-                "optimizer": name,
-                "trials": len(frame),
-                "seeds": ",".join(map(str, sorted(ints(frame["seed"])))),
-                **record,
-                "best_epoch_mean": float(frame["best_epoch"].mean()),
-                **stop_record(frame),
-                "paper_finding": finding,
-            }
-        )
-    columns = ["Optimizer", "Trials", *(METRIC[n].header for n in names), "Early stop", "Paper"]
+        return [finding], {
+            "best_epoch_mean": float(frame["best_epoch"].mean()),
+            "paper_finding": finding,
+        }
+
+    name = paper.optimizer_name
+    rows, records = group_rows(_by_optimizer(stored), names, name, ("optimizer", name), own)
+    columns = ["Optimizer", "Trials", *(COLUMNS[n].header for n in names), "Early stop", "Paper"]
     return Table(
         name="",
         title="Optimizers: the paper's first result (mean ± std over seeds)",

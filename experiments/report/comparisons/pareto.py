@@ -17,7 +17,7 @@ from experiments.pareto import PARETO_ALIAS, pareto_front
 from experiments.report import figures
 from experiments.report.comparisons.settings import failure_table
 from experiments.report.stored_study import StoredStudy
-from experiments.report.tables import METRIC, QUALITY, Table, cell, header, space_column
+from experiments.report.tables import COLUMNS, QUALITY, Table, cell, header, space_column
 from experiments.report.verdicts import Grouping, Verdict
 
 MAX_SAMPLES = 12  # sample strips shown, from the front's first
@@ -60,23 +60,23 @@ def front_table(stored: StoredStudy) -> Table:
         settings = [trial[space_column(stored, n)] for n in names]
         alias = PARETO_ALIAS.format(rank=rank)
         rows.append(
-            [alias, str(number), *map(_setting, settings), *(cell(one, METRIC[m]) for m in shown)]
+            [alias, str(number), *map(_setting, settings), *(cell(one, COLUMNS[m]) for m in shown)]
         )
         records_.append(
             {
                 "alias": alias,
                 "trial": number,
                 **dict(zip(names, settings, strict=True)),
-                **{m: float(pd.to_numeric(trial[METRIC[m].column])) for m in shown},
+                **{m: float(pd.to_numeric(trial[COLUMNS[m].column])) for m in shown},
                 "mlflow_run_id": trial["run_id"],
             }
         )
-    described = ", ".join(f"{METRIC[m].header} ({d})" for m, d in stored.objectives)
+    described = ", ".join(f"{COLUMNS[m].header} ({d})" for m, d in stored.objectives)
     complete = stored.count("COMPLETE")
     notes = [
         f"Pareto-optimal: no other finished trial is at least as good on every objective "
         f"({described}) and better on one. {len(numbers)} of {complete} finished trial(s) are; "
-        f"ordered by {METRIC[objectives[0]].header}. The first is the champion: the registered "
+        f"ordered by {COLUMNS[objectives[0]].header}. The first is the champion: the registered "
         "model's `champion` alias, and the model scored against gray; each is registered as "
         "`pareto-<n>`."
     ]
@@ -87,7 +87,7 @@ def front_table(stored: StoredStudy) -> Table:
             "Alias",
             "Trial",
             *(header(n) for n in names),
-            *(METRIC[m].header for m in shown),
+            *(COLUMNS[m].header for m in shown),
         ],
         rows=rows,
         frame=pd.DataFrame(records_),
@@ -122,16 +122,16 @@ def figures_of(stored, folder: Path) -> list[tuple[str, str, Path]]:
     """The Pareto front on the first two objectives."""
     metrics = objective_names(stored)[:2]
     complete = stored.complete_trials()
-    columns = [METRIC[m].column for m in metrics]
+    columns = [COLUMNS[m].column for m in metrics]
     points = {
-        int(t["number"]): tuple(float(pd.to_numeric(t[c])) * METRIC[m].scale
+        int(t["number"]): tuple(float(pd.to_numeric(t[c])) * COLUMNS[m].scale
                                 for m, c in zip(metrics, columns, strict=True))
         for _, t in complete.iterrows()
     }  # fmt: skip
     optimal = front(stored)
     directions = dict(stored.objectives)
     axes = tuple(
-        f"{METRIC[m].header} ({'lower' if directions[m] == 'minimize' else 'higher'} is better)"
+        f"{COLUMNS[m].header} ({'lower' if directions[m] == 'minimize' else 'higher'} is better)"
         for m in metrics
     )
     path = figures.pareto_plot(folder / "pareto-front.png", points, optimal, axes)
@@ -157,7 +157,7 @@ def samples(stored) -> tuple[str, list[tuple[str, str]]]:
     for rank, number in enumerate(numbers[:MAX_SAMPLES], start=1):
         trial = trials.loc[number]
         values = ", ".join(
-            f"{METRIC[m].header} {cell(trial.to_frame().T, METRIC[m])}" for m in objectives
+            f"{COLUMNS[m].header} {cell(trial.to_frame().T, COLUMNS[m])}" for m in objectives
         )
         picks.append(
             (f"{PARETO_ALIAS.format(rank=rank)}: trial {number}\n{values}", trial["run_id"])

@@ -12,7 +12,7 @@ from experiments import records
 from experiments.ranking import Ranking, rank
 from experiments.report.stored_study import StoredStudy
 from experiments.report.tables import (
-    METRIC,
+    COLUMNS,
     Table,
     cell,
     display,
@@ -25,7 +25,7 @@ from experiments.report.tables import (
 from experiments.report.verdicts import Grouping
 
 
-def setting_names(stored: StoredStudy) -> list[str]:
+def searched_settings(stored: StoredStudy) -> list[str]:
     """The study's search-space names other than the seed (seeds are averaged over)."""
     return [name for name in stored.space if name != "seed"]
 
@@ -48,7 +48,7 @@ def best_trial(stored: StoredStudy, frame: pd.DataFrame | None = None) -> pd.Ser
 def ranking(stored: StoredStudy) -> Ranking | None:
     """The best combination of settings against the runner-up, over seeds."""
     column, direction = objective(stored)
-    names = setting_names(stored) + (["seed"] if "seed" in stored.space else [])
+    names = searched_settings(stored) + (["seed"] if "seed" in stored.space else [])
     rows = [
         {**{n: trial[space_column(stored, n)] for n in names}, "value": trial[column]}
         for _, trial in stored.complete_trials().iterrows()
@@ -102,7 +102,7 @@ def _combination_row(names, key, frame, done, shown, metric_names) -> tuple[list
     params = pd.to_numeric(done["num_params"], errors="coerce").dropna()
     size = f"{params.iloc[0] / 1e6:.2f} M" if len(params) else "–"
     settings = [display(n, v) for n, v in zip(names, key, strict=True)]
-    row = [*settings, str(len(frame)), size, *cells, cell(done, METRIC["epochs_run"]),
+    row = [*settings, str(len(frame)), size, *cells, cell(done, COLUMNS["epochs_run"]),
            _state_cell(frame)]  # fmt: skip
     return row, {
         **dict(zip(names, key, strict=True)),
@@ -120,7 +120,7 @@ def _combination_row(names, key, frame, done, shown, metric_names) -> tuple[list
 def settings_table(stored: StoredStudy) -> Table:
     """Per combination of the study's settings (seeds averaged), best mean objective first;
     combinations without a finished or pruned trial are in `failure_table`."""
-    names = setting_names(stored)
+    names = searched_settings(stored)
     metric_names = [m.name for m in shared_metrics(stored)]
     groups = _combinations(stored, names)
     rows, records_ = [], []
@@ -141,7 +141,7 @@ def settings_table(stored: StoredStudy) -> Table:
     if groups:
         best_key, _, _, _, best_value = groups[0]
         metric = stored.params.get("metric", "val_loss")
-        spec = METRIC.get(metric)
+        spec = COLUMNS.get(metric)
         value = spec.fmt(best_value * spec.scale) if spec else loss_text(best_value)
         best = ", ".join(f"{n} {label(v)}" for n, v in zip(names, best_key, strict=True))
         notes.append(
@@ -156,7 +156,7 @@ def settings_table(stored: StoredStudy) -> Table:
     if note:
         notes.append(note)
     columns = [*(header(n) for n in names), "Trials", "Params"]
-    columns += [*(METRIC[n].header for n in metric_names), "Epochs run", "State"]
+    columns += [*(COLUMNS[n].header for n in metric_names), "Epochs run", "State"]
     return Table(
         name="",
         title=f"{stored.name}: each combination of settings (mean ± std over finished trials)",
@@ -176,7 +176,7 @@ def failure_table(stored: StoredStudy) -> Table | None:
     failed = failed_trials(stored)
     if not len(failed):
         return None
-    names = setting_names(stored)
+    names = searched_settings(stored)
     columns_in = [space_column(stored, name) for name in names]
     rows, records_ = [], []
     for _, trial in failed.sort_values("number").iterrows():
@@ -202,7 +202,7 @@ def failure_table(stored: StoredStudy) -> Table | None:
 def settings_grouping(stored: StoredStudy) -> Grouping:
     """Trials grouped by their combination of settings, best validation loss first."""
     trials = stored.trials.set_index("number", drop=False)
-    names = setting_names(stored)
+    names = searched_settings(stored)
     columns = [space_column(stored, name) for name in names]
     labels = trials[columns].apply(
         lambda row: " / ".join(display(n, v) for n, v in zip(names, row, strict=True)), axis=1
