@@ -208,6 +208,13 @@ def test_smoke_race_runs_rounds_to_the_cap_and_records_each_round(tmp_path):
     assert report.files[0].suffix == ".pdf" and report.files[0].stat().st_size
     notes = " ".join(comparison_for(stored).tables(stored)[0].notes)
     assert "Raced: mse vs classification (delta_e2000)" in notes and sequential.METHOD in notes
+    # the finding the race judged takes the race's repeated interval, not a fixed one
+    from experiments.report.comparisons import losses
+
+    delta = losses.verdicts(stored)[1]
+    assert sequential.METHOD in delta.evidence and "raced to 3 seeds" in delta.evidence
+    assert "judged by the race (its verdicts follow)" in result.stdout
+    assert "beyond seed noise" not in result.stdout and "within seed noise" not in result.stdout
 
 
 def test_race_killed_mid_round_resumes_without_repeating_a_seed(tmp_path):
@@ -253,3 +260,34 @@ def test_two_workers_race_one_study_on_postgresql_without_adding_a_seed_twice(tm
         assert sorted(rounds) == ["race_round_001", "race_round_002"]
         assert [rounds[k]["seed"] for k in sorted(rounds)] == [1, 2]
         assert f"verdicts by {sequential.METHOD}" in result.stdout
+
+
+def _race_with(entries: list[dict]) -> dict:
+    return {"method": sequential.METHOD, "looks": [[entry] for entry in entries]}
+
+
+def _look(decided: bool, low: float | None, high: float | None, metric="val_accuracy") -> dict:
+    return {
+        "comparison": "adamax vs rmsprop", "metric": metric, "a": "optimizer=adamax",
+        "b": "optimizer=rmsprop", "seeds": 4 if decided else 10, "difference": 5.0,
+        "low": low, "high": high, "decided": decided, "test": "paired repeated t-interval",
+    }  # fmt: skip
+
+
+@pytest.mark.fast
+def test_a_raced_finding_takes_the_race_interval_of_the_look_that_decided_it():
+    from experiments.report.race import raced_interval
+
+    decided_then_more = _race_with([_look(False, -9.0, 19.0), _look(True, 0.5, 9.5)])
+    raced = raced_interval(None, "adamax vs rmsprop", "val_accuracy", decided_then_more)
+    interval = raced["interval"]
+    assert (interval.low, interval.high, interval.sign()) == (0.5, 9.5, 1)
+    assert "raced to 4 seeds" in interval.test and sequential.METHOD in interval.test
+    # undecided at the cap: inconclusive even where the last interval happens to exclude zero
+    at_cap = _race_with([_look(False, 0.1, 9.9)])
+    assert (
+        raced_interval(None, "adamax vs rmsprop", "val_accuracy", at_cap)["interval"].sign() == 0
+    )
+    # a study that did not race it, or raced another metric: the finding keeps its own test
+    assert raced_interval(None, "adamax vs rmsprop", "val_loss", at_cap) is None
+    assert raced_interval(None, "best vs runner-up", "val_accuracy", at_cap) is None

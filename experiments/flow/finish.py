@@ -35,8 +35,11 @@ def registered_name(study: str, engine: str) -> str:
     return study if engine == "optuna" else f"{study}-{engine.replace('_', '-')}"
 
 
-def best_line(rows: list[dict], spec) -> str:
-    """The best trial's settings against the runner-up's, over seeds (`experiments.analysis.ranking`)."""
+def best_line(rows: list[dict], spec, raced: bool = False) -> str:
+    """The best trial's settings against the runner-up's, over seeds (`experiments.analysis.ranking`).
+    `raced`: the study raced its seeds, so the verdict is the race's repeated interval (printed
+    with the race's verdicts); a fixed interval on seeds gathered with a look after every round
+    would decide more often than its 95 % says, so none is given here."""
     found = rank(
         [
             {k.removeprefix("params_"): v for k, v in row.items() if k.startswith("params_")}
@@ -52,6 +55,12 @@ def best_line(rows: list[dict], spec) -> str:
     def shown(settings: dict) -> str:
         return " ".join(f"{k}={v}" for k, v in settings.items()) or "(one setting)"
 
+    if raced and found.runner_up is not None:
+        best, other = (sum(v) / len(v) for v in (found.best_values, found.runner_up_values))
+        return (
+            f"best {shown(found.best)}: {spec.metric} {best:.4g}; runner-up "
+            f"{shown(found.runner_up)}: {other:.4g}; judged by the race (its verdicts follow)"
+        )
     return found.sentence(spec.metric, shown)
 
 
@@ -70,7 +79,7 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
             if spec.is_multi:  # the front's champion (best by the first objective) stands for it
                 model_path = publish_front(spec, tracker, outcome, models_dir, registered)
             else:
-                print(best_line(outcome.rows, spec))
+                print(best_line(outcome.rows, spec, raced=outcome.race is not None))
                 model_path = publish_best(cfg, name, tracker, outcome, spec, models_dir)
         if model_path.exists():
             test_photos(cfg, name, tracker, model_path, outcome.best[0], dataset)

@@ -4,13 +4,19 @@ interval over rounds, and its verdicts, for the optimizers and losses reports.""
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
+from colorize import stats
 from experiments.report import figures
 from experiments.report.stored_study import download_artifact
 
 RACE_ARTIFACT = "race.json"  # as `experiments.engines.racing` logs it
+# The names the study files give the comparisons a report's verdicts rest on
+ADAMAX_VS_RMSPROP, BEST_VS_RUNNER_UP, MSE_VS_CLASSIFICATION = (
+    "adamax vs rmsprop", "best vs runner-up", "mse vs classification",
+)  # fmt: skip
 
 
 def race_record(stored, folder: Path | None = None) -> dict | None:
@@ -65,3 +71,31 @@ def race_sentences(stored) -> list[str]:
             f"{entry['seeds']} seeds, {word}; {entry['test']}."
         )
     return sentences
+
+
+def raced_interval(stored, name: str, metric: str, race: dict | None = None) -> dict | None:
+    """A raced comparison's verdict, for a finding the race judged: its repeated interval at the
+    look that decided it (else its last), with the groups it compared (`a`, `b`). None where
+    the study did not race, or raced no comparison `name` on `metric`: the finding keeps its
+    own fixed-design interval. A raced study's data were gathered with looks after every
+    round, so only the repeated interval keeps its 95 % over them: an ordinary interval on the
+    same seeds would decide more often than it should."""
+    race = race_record(stored) if race is None else race
+    if race is None:
+        return None
+    entries = [c for look in race["looks"] for c in look if c["comparison"] == name]
+    if not entries or entries[-1]["metric"] != metric or entries[-1]["difference"] is None:
+        return None
+    entry = next((c for c in entries if c["decided"]), entries[-1])
+
+    def number(value) -> float:
+        return math.nan if value is None else float(value)
+
+    interval = stats.Interval(
+        float(entry["difference"]),
+        number(entry["low"]),
+        number(entry["high"]),
+        f"{entry['test']}, raced to {entry['seeds']} seeds; {race['method']}",
+        enough=bool(entry["decided"]),  # undecided at the cap: inconclusive, whatever it shows
+    )
+    return {"interval": interval, "a": entry["a"], "b": entry["b"]}

@@ -18,7 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from colorize import stats
-from experiments.report.race import race_figures, race_sentences
+from experiments.report.race import (
+    MSE_VS_CLASSIFICATION,
+    race_figures,
+    race_sentences,
+    raced_interval,
+)
 from experiments.report.tables import (
     COLUMNS,
     Table,
@@ -42,13 +47,20 @@ def _by_loss(stored) -> dict[str, pd.DataFrame]:
     return {key: complete[keys == key] for key in found}
 
 
-def _verdict(groups, metric: str, first: str, second: str, finding: str, unit: str) -> Verdict:
+def _verdict(
+    groups, metric: str, first: str, second: str, finding: str, unit: str, raced=None
+) -> Verdict:
+    """`raced`: the race's verdict on this comparison (`raced_interval`), if the study raced it."""
     missing = [NAMES[k] for k in (first, second) if k not in groups]
     if missing:
         return Verdict(finding, "inconclusive", f"No finished {' or '.join(missing)} trial.")
     spec = COLUMNS[metric]
-    interval = stats.welch_interval(
-        values(groups[first], spec), values(groups[second], spec), "seeds"
+    interval = (
+        raced["interval"]
+        if raced
+        else stats.welch_interval(
+            values(groups[first], spec), values(groups[second], spec), "seeds"
+        )
     )
     means = ", ".join(
         f"{NAMES.get(k, k)} {spec.fmt(values(f, spec).mean())}" for k, f in groups.items()
@@ -70,6 +82,7 @@ def verdicts(stored) -> list[Verdict]:
         _verdict(
             groups, "delta_e2000", REGRESSION, CLASSIFICATION,
             "Regression has the lower ΔE2000", "",
+            raced_interval(stored, MSE_VS_CLASSIFICATION, "delta_e2000"),
         ),
     ]  # fmt: skip
 

@@ -16,7 +16,12 @@ import pandas as pd
 from colorize import stats
 from experiments.report import paper
 from experiments.report.comparisons.settings import best_trial
-from experiments.report.race import race_figures, race_sentences
+from experiments.report.race import (
+    ADAMAX_VS_RMSPROP,
+    race_figures,
+    race_sentences,
+    raced_interval,
+)
 from experiments.report.tables import (
     COLUMNS,
     TABLE_COLUMNS,
@@ -57,8 +62,13 @@ def verdicts(stored) -> list[Verdict]:
     missing = [paper.optimizer_name(k) for k in (HIGH, LOW) if k not in groups]
     if missing:
         return [Verdict(finding, "inconclusive", f"No finished {' or '.join(missing)} trial.")]
-    interval = stats.welch_interval(
-        accuracy_points(groups[HIGH]), accuracy_points(groups[LOW]), "seeds"
+    raced = raced_interval(stored, ADAMAX_VS_RMSPROP, "val_accuracy")
+    interval = (
+        raced["interval"]
+        if raced
+        else stats.welch_interval(
+            accuracy_points(groups[HIGH]), accuracy_points(groups[LOW]), "seeds"
+        )
     )
     means = ", ".join(
         f"{paper.optimizer_name(k)} {sum(accuracy_points(f)) / len(f):.2f} %"

@@ -4,12 +4,14 @@ trial, the table of each combination of settings and the table of trials that fa
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 
 from colorize.metrics import loss_text
 from experiments.analysis.ranking import Ranking, rank
 from experiments.common import records
+from experiments.report.race import BEST_VS_RUNNER_UP, raced_interval
 from experiments.report.stored_study import StoredStudy
 from experiments.report.tables import (
     COLUMNS,
@@ -46,14 +48,26 @@ def best_trial(stored: StoredStudy, frame: pd.DataFrame | None = None) -> pd.Ser
 
 
 def ranking(stored: StoredStudy) -> Ranking | None:
-    """The best combination of settings against the runner-up, over seeds."""
+    """The best combination of settings against the runner-up, over seeds; in a study that
+    raced them, judged by the race's repeated interval (`raced_interval`)."""
     column, direction = objective(stored)
     names = searched_settings(stored) + (["seed"] if "seed" in stored.space else [])
     rows = [
         {**{n: trial[space_column(stored, n)] for n in names}, "value": trial[column]}
         for _, trial in stored.complete_trials().iterrows()
     ]
-    return rank(rows, direction)
+    found = rank(rows, direction)
+    metric = stored.params.get("metric", "val_loss")
+    raced = raced_interval(stored, BEST_VS_RUNNER_UP, metric)
+    if found is None or found.runner_up is None or raced is None:
+        return found
+
+    def group(settings: dict) -> str:  # as the race names a group
+        return " ".join(f"{k}={v}" for k, v in settings.items()) or "(one setting)"
+
+    if (raced["a"], raced["b"]) != (group(found.best), group(found.runner_up)):
+        return found  # the race judged other groups at the look that decided it
+    return replace(found, interval=raced["interval"])
 
 
 def ranking_note(stored: StoredStudy) -> str:
