@@ -4,11 +4,11 @@
 
 Both sides train the paper's network (kernel 3, same padding, strides 2) on the same arrays,
 memory-mapped from the dataset cache (the embedded photos at `--image-size`, about 100 training
-crops, loaded by `experiments.data.StudyData` as a study does), with the same optimizer, batch
+crops, loaded by `experiments.trials.data.StudyData` as a study does), with the same optimizer, batch
 size and seed, in one process, alternating:
 
-- trial: `experiments.trial_runner.TrialRunner.run` through the Optuna engine
-  (`experiments.engine_registry.make_engine`, opened, recovered and run as `experiments.study` drives
+- trial: `experiments.trials.trial_runner.TrialRunner.run` through the Optuna engine
+  (`experiments.settings.engine_registry.make_engine`, opened, recovered and run as `experiments.flow.study` drives
   it), i.e. a real Optuna trial in SQLite storage with heartbeats and the Keras pruning callback
   (a median pruner that never prunes here), a real `Tracker` on a temporary MLflow SQLite store
   (per-epoch metrics and the progress line), the per-epoch checkpoint, early stopping, then the
@@ -92,7 +92,7 @@ def instrument() -> None:
     import optuna_integration
 
     from colorize import checkpoint, train
-    from experiments import trial_runner
+    from experiments.trials import trial_runner
 
     timed_method(checkpoint, "save", "checkpoint save")
     timed_method(trial_runner.EpochRecorder, "on_epoch_end", "MLflow epoch log + line")
@@ -142,14 +142,14 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from experiments import fingerprint as fingerprints
-    from experiments.config import compose, study_name
-    from experiments.data import StudyData
-    from experiments.engine_registry import make_engine
-    from experiments.store_urls import default_tracking_uri
-    from experiments.study_spec import ParamSpec, load_study
+    from experiments.settings import fingerprint as fingerprints
+    from experiments.settings.config import compose, study_name
+    from experiments.settings.engine_registry import make_engine
+    from experiments.settings.study_spec import ParamSpec, load_study
+    from experiments.stores.store_urls import default_tracking_uri
     from experiments.tracking import Tracker
-    from experiments.trial_runner import TrialRunner
+    from experiments.trials.data import StudyData
+    from experiments.trials.trial_runner import TrialRunner
 
     instrument()
     once: dict[str, float] = {}

@@ -33,7 +33,7 @@ def main() -> None:
     from colorize.datasets.landscapes import landscape_photos
     from colorize.evaluate import evaluate, fit_side
     from colorize.predict import colorize_rgb, load_model
-    from experiments.model_registry import download_keras_model
+    from experiments.registry.model_registry import download_keras_model
 
     photos = [(ref.name.split(":", 1)[-1], ref.read()) for ref in landscape_photos("test")]
     models, scores = {}, {}
@@ -62,7 +62,7 @@ def main() -> None:
     for head in HEADS:
         print(f"{head} against gray: {scores[head].summary()}")
     if args.picture:
-        from experiments.trial_figures import close, strip_figure
+        from experiments.trials.trial_figures import close, strip_figure
 
         chosen = [fit_side(rgb, 256) for _, rgb in photos[:PICTURE_PHOTOS]]
         from skimage.color import rgb2gray

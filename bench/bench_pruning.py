@@ -6,7 +6,7 @@ configuration each finds.
     python bench/bench_pruning.py --profile smoke --image-size 16 --epochs 3 --patience 3 \
         --crops-per-photo 2     # a check that it runs (a few minutes), not a measurement
 
-Runs the study twice in this process with `experiments.study.run` (real Optuna and MLflow
+Runs the study twice in this process with `experiments.flow.study.run` (real Optuna and MLflow
 stores, each in its own runs_dir): once with the pruner of `studies/architecture.yaml` (or
 `--pruner`), once with `pruner: {type: none}`. Epochs spent are counted from what is stored:
 the number of `val_loss` steps of each trial's MLflow run (pruned trials included). The best
@@ -53,7 +53,7 @@ def read_study(runs_dir: Path, name: str) -> list[dict]:
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from experiments.records import RUN_ID_ATTR
+    from experiments.common.records import RUN_ID_ATTR
 
     storage = f"sqlite:///{runs_dir.resolve() / 'optuna.db'}"
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
@@ -90,7 +90,7 @@ def replay(rows: list[dict], pruner_settings: dict) -> tuple[int, dict | None, f
     import optuna
 
     from experiments.engines.optuna_sampling import make_pruner
-    from experiments.study_spec import StudySpec
+    from experiments.settings.study_spec import StudySpec
 
     spec = StudySpec(
         "replay", "", "val_loss", "minimize", {"type": "random"}, pruner_settings, 0, {}
@@ -123,9 +123,9 @@ def replay(rows: list[dict], pruner_settings: dict) -> tuple[int, dict | None, f
 
 
 def run_study(runs_dir: Path, overrides: list[str], pruner: dict | None, quiet: bool) -> float:
-    from experiments import study as study_module
-    from experiments.config import compose
-    from experiments.study_spec import load_study
+    from experiments.flow import study as study_module
+    from experiments.settings.config import compose
+    from experiments.settings.study_spec import load_study
 
     def study_info(name: str):
         study = load_study(name)
@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="show the studies' output")
     args = parser.parse_args()
 
-    from experiments.study_spec import load_study
+    from experiments.settings.study_spec import load_study
 
     overrides = [
         f"profile={args.profile}",

@@ -48,7 +48,7 @@ timeout --signal=INT --kill-after=60 "$study_seconds" \
 elapsed=$(($(date +%s) - start))
 if [[ $status -eq 0 ]]; then
     echo "study finished: wall time ${elapsed} s" | tee -a "$out/study.txt"
-elif [[ $status -eq 3 ]]; then  # experiments.errors.INCOMPLETE_EXIT
+elif [[ $status -eq 3 ]]; then  # experiments.common.errors.INCOMPLETE_EXIT
     echo "study not finished after ${elapsed} s: trials still run in other workers" |
         tee -a "$out/study.txt"
 else

@@ -16,16 +16,7 @@ import sys
 import traceback
 
 from colorize.backend import BackendUnavailable
-from experiments import config as config_module
-from experiments.config import (
-    ALLOWED_VALUES,
-    DEFAULT_PROFILE,
-    available_profiles,
-    available_studies,
-    compose,
-    profile_values,
-)
-from experiments.errors import (
+from experiments.common.errors import (
     INTERRUPTED_EXIT,
     STOPPED_EXIT,
     USAGE_EXIT,
@@ -33,8 +24,17 @@ from experiments.errors import (
     UsageError,
     first_line,
 )
-from experiments.redact import mask_console, remember
-from experiments.telemetry import honour_opt_out
+from experiments.common.redact import mask_console, remember
+from experiments.common.telemetry import honour_opt_out
+from experiments.settings import config as config_module
+from experiments.settings.config import (
+    ALLOWED_VALUES,
+    DEFAULT_PROFILE,
+    available_profiles,
+    available_studies,
+    compose,
+    profile_values,
+)
 
 log = logging.getLogger("experiments")
 TRACEBACK_ENV = "COLORIZE_TRACEBACK"  # =1: a stopped study prints its traceback too
@@ -64,8 +64,8 @@ def key_lines() -> list[str]:
 
 
 def help_text() -> str:
-    from experiments.config import load_profile
-    from experiments.study_spec import load_study
+    from experiments.settings.config import load_profile
+    from experiments.settings.study_spec import load_study
 
     lines = [
         "usage: python -m experiments.run study=NAME [profile=NAME] [key=value ...] [--cfg]",
@@ -114,7 +114,7 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.workers import secret_args
+    from experiments.stores.workers import secret_args
 
     args = list(sys.argv[1:] if argv is None else argv) + secret_args()
     honour_opt_out()  # MLflow's telemetry, as the user chose it (also for workers it starts)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--cfg"]
     try:
         from colorize.images import pixel_limit
-        from experiments.study_spec import load_study
+        from experiments.settings.study_spec import load_study
 
         try:
             pixel_limit()  # COLORIZE_MAX_MEGAPIXELS, checked before any photo is read
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"# space: { {k: p.choices or [p.low, p.high] for k, p in spec.space.items()} }")
         print(f"# trials: {spec.total_trials(profile, cfg.n_trials)}")
-        from experiments.study import fingerprint_lines
+        from experiments.flow.study import fingerprint_lines
 
         try:
             print("\n".join(fingerprint_lines(cfg, spec, profile)))
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").addFilter(expected_retracing)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        from experiments.study import run
+        from experiments.flow.study import run
 
         return run(cfg, profile, spec, argv=args)
     except (UsageError, BackendUnavailable) as error:

@@ -10,7 +10,7 @@ address serves its own UI, so its address is printed). `dashboard` runs optuna-d
 study's Optuna storage (`sqlite:///<runs_dir>/optuna.db`, or `storage=`, a journal file too).
 Binding to another host exposes the runs to the network: do so (`host=0.0.0.0`) only on a
 trusted network. `MLFLOW_DISABLE_TELEMETRY=true` or `DO_NOT_TRACK=1` turns MLflow's usage
-telemetry off for the server it starts (`experiments.telemetry`).
+telemetry off for the server it starts (`experiments.common.telemetry`).
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ import os
 import sys
 from pathlib import Path
 
-from experiments.errors import USAGE_EXIT, UsageError
-from experiments.links import experiment_link
-from experiments.overrides import parse
-from experiments.redact import connectable, mask_console, masked_url, remember
-from experiments.store_urls import (
+from experiments.common.errors import USAGE_EXIT, UsageError
+from experiments.common.links import experiment_link
+from experiments.common.redact import connectable, mask_console, masked_url, remember
+from experiments.common.telemetry import honour_opt_out
+from experiments.settings.overrides import parse
+from experiments.stores.store_urls import (
     check_sqlite,
     default_storage,
     default_tracking_uri,
     journal_path,
     sqlite_path,
 )
-from experiments.telemetry import honour_opt_out
 
 DEFAULTS = {
     "mlflow": {"runs_dir": "mlruns", "tracking_uri": "", "port": "5000", "host": "127.0.0.1"},
@@ -124,7 +124,7 @@ def dashboard_command(argv: list[str]) -> list[str]:
 
 def runs_links(uri: str, host: str, port: str) -> str:
     """Where each study's training runs are: each link opens the experiment in MLflow's
-    "Model training" view (`experiments.links`); from the home page, the sidebar's switch picks
+    "Model training" view (`experiments.common.links`); from the home page, the sidebar's switch picks
     the view (GenAI by default), remembered per browser."""
     from mlflow.tracking import MlflowClient
 

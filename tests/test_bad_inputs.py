@@ -14,7 +14,7 @@ from PIL import Image
 
 from colorize.images import MAX_SIDE, UnreadableImage, read_rgb
 from colorize.predict import output_name
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
 
 
 @pytest.fixture
@@ -73,8 +73,8 @@ def test_transparent_pixels_are_composited_on_white(tmp_path):
 
 def study_data(folder, image_size: int = 32):
     """The dataset as a study loads it: listed and keyed once, built into the cache."""
-    from experiments.config import compose
-    from experiments.data import StudyData
+    from experiments.settings.config import compose
+    from experiments.trials.data import StudyData
 
     cfg, _ = compose(
         [f"data.train_dir={folder}", f"data.image_size={image_size}", "data.crops_per_photo=1",

@@ -95,7 +95,7 @@ def test_every_printed_link_opens_the_model_training_view(ui, smoke_optimizers_s
     not MLflow's GenAI overview."""
     from playwright.sync_api import sync_playwright
 
-    from experiments.links import LOCAL_UI, run_link
+    from experiments.common.links import LOCAL_UI, run_link
     from experiments.ui import runs_links
 
     url, runs_dir = ui

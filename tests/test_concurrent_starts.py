@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 from mlflow.tracking import MlflowClient
 
-from experiments.liveness import HOST_NAME_ENV
+from experiments.stores.liveness import HOST_NAME_ENV
 from tests.servers import create_database, postgres_server
 from tests.studies_helpers import copy_stores, run_cli
 

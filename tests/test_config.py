@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-from experiments import config
-from experiments import study_spec as space
-from experiments.config import compose
-from experiments.errors import UsageError
-from experiments.study_spec import load_study
+from experiments.common.errors import UsageError
+from experiments.settings import config
+from experiments.settings import study_spec as space
+from experiments.settings.config import compose
+from experiments.settings.study_spec import load_study
 
 pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
 

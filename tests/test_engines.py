@@ -47,9 +47,9 @@ def test_keras_tuner_engine_logs_the_same_runs_resumes_and_registers_its_own_mod
 def test_keras_tuner_refuses_a_hyperband_pruner_before_the_study_starts(
     tmp_path, monkeypatch, capsys
 ):
-    from experiments import config
-    from experiments import study_spec as space
     from experiments.run import main
+    from experiments.settings import config
+    from experiments.settings import study_spec as space
 
     studies = tmp_path / "studies"
     shutil.copytree(config.STUDIES_DIR, studies)
@@ -91,9 +91,9 @@ def test_tpe_with_two_workers_and_after_a_resume_never_repeats_a_parameter_set(t
 def test_a_sampler_that_repeats_runs_unseen_values_until_the_space_is_exhausted(
     tmp_path, monkeypatch, capsys
 ):
-    from experiments import config
-    from experiments import study_spec as space
     from experiments.run import main
+    from experiments.settings import config
+    from experiments.settings import study_spec as space
 
     studies = tmp_path / "studies"
     shutil.copytree(config.STUDIES_DIR, studies)
@@ -114,11 +114,11 @@ def test_a_sampler_that_repeats_runs_unseen_values_until_the_space_is_exhausted(
 @pytest.fixture
 def runner_factory(tmp_path, smoke_data):
     """A TrialRunner on the smoke data with a real MLflow store in tmp_path."""
-    from experiments.config import compose
-    from experiments.store_urls import default_tracking_uri
-    from experiments.study_spec import load_study
+    from experiments.settings.config import compose
+    from experiments.settings.study_spec import load_study
+    from experiments.stores.store_urls import default_tracking_uri
     from experiments.tracking import Tracker
-    from experiments.trial_runner import TrialRunner
+    from experiments.trials.trial_runner import TrialRunner
 
     def make(study: str, *overrides: str):
         cfg, profile = compose(
@@ -138,7 +138,7 @@ def runner_factory(tmp_path, smoke_data):
 
 
 def test_infeasible_architecture_is_a_failed_trial_with_its_reason(runner_factory):
-    from experiments.trial_runner import TrialFailed
+    from experiments.trials.trial_runner import TrialFailed
 
     runner, tracker = runner_factory("architecture", "data.image_size=16")
     with pytest.raises(TrialFailed, match="valid padding with kernel 7"):

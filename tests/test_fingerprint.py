@@ -62,8 +62,8 @@ def test_a_changed_data_source_or_study_definition_is_refused(
     err = capsys.readouterr().err
     assert "data.source embedded -> folder" in err and "data.content " in err
     # the study YAML's space changed (a third seed kept by a profile that keeps every seed)
-    from experiments import config
-    from experiments import study_spec as space
+    from experiments.settings import config
+    from experiments.settings import study_spec as space
 
     studies = tmp_path / "studies"
     shutil.copytree(config.STUDIES_DIR, studies)
@@ -152,7 +152,7 @@ def test_the_report_refuses_trials_of_two_fingerprints(runs_dir, tmp_path, capsy
 def test_trials_of_different_settings_are_refused_even_without_fingerprints():
     import pandas as pd
 
-    from experiments.errors import UsageError
+    from experiments.common.errors import UsageError
     from experiments.report.stored_study import check_one_configuration
 
     trials = pd.DataFrame({"image_size": [64, 64, 256], "optimizer": ["adam", "adamax", "adam"]})
@@ -181,9 +181,9 @@ ARCHITECTURE_FINGERPRINT = {
 
 
 def test_the_fingerprint_holds_the_result_settings_and_no_plumbing():
-    from experiments import config
-    from experiments.fingerprint import make_fingerprint
-    from experiments.study_spec import load_study
+    from experiments.settings import config
+    from experiments.settings.fingerprint import make_fingerprint
+    from experiments.settings.study_spec import load_study
 
     cfg, profile = config.compose(["study=architecture"])
     values = make_fingerprint(cfg, load_study("architecture"), 1.0, "k" * 16).values
@@ -195,9 +195,9 @@ def test_the_fingerprint_holds_the_result_settings_and_no_plumbing():
 
 
 def test_the_archive_sha256_changes_the_fingerprint():
-    from experiments import config
-    from experiments.fingerprint import make_fingerprint
-    from experiments.study_spec import load_study
+    from experiments.settings import config
+    from experiments.settings.fingerprint import make_fingerprint
+    from experiments.settings.study_spec import load_study
 
     spec = load_study("optimizers")
     prints = []
@@ -215,9 +215,9 @@ def test_the_archive_sha256_changes_the_fingerprint():
 
 
 def test_a_study_stored_before_a_setting_existed_is_adopted_under_its_own_hash():
-    from experiments import config
-    from experiments.fingerprint import make_fingerprint
-    from experiments.study_spec import load_study
+    from experiments.settings import config
+    from experiments.settings.fingerprint import make_fingerprint
+    from experiments.settings.study_spec import load_study
 
     cfg, profile = config.compose(["study=optimizers"])
     current = make_fingerprint(cfg, load_study("optimizers"), 1.0, "k" * 16)

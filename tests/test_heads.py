@@ -333,7 +333,7 @@ def test_the_served_model_colorizes_with_a_classification_model(classification_r
 
     import pandas as pd
 
-    from experiments.serving import ColorizeModel, decode_photo, encode_png
+    from experiments.registry.serving import ColorizeModel, decode_photo, encode_png
 
     _, _, _, path = classification_run
     served = ColorizeModel()

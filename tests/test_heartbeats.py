@@ -12,10 +12,10 @@ import time
 
 import optuna
 
-from experiments import liveness
 from experiments.engines.optuna_engine import RetryOnce
-from experiments.heartbeats import LivenessStorage
-from experiments.store_urls import open_optuna_storage
+from experiments.stores import liveness
+from experiments.stores.heartbeats import LivenessStorage
+from experiments.stores.store_urls import open_optuna_storage
 from tests.servers import wait_until
 
 HEARTBEAT = 1  # seconds; stale after 3
@@ -113,7 +113,7 @@ def test_a_failed_heartbeat_write_is_retried_and_said_and_the_heartbeat_goes_on(
         return any(words in record.getMessage() for record in caplog.records)
 
     thread = get_heartbeat_thread(trial._trial_id, storage)
-    with caplog.at_level(logging.WARNING, logger="experiments.heartbeats"):
+    with caplog.at_level(logging.WARNING, logger="experiments.stores.heartbeats"):
         thread.start()
         first = newest_beat(path)
         wait_until(lambda: newest_beat(path) > first, 30, "a beat of the thread")

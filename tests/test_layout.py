@@ -12,40 +12,19 @@ import re
 import grimp
 import pytest
 
-# experiments/, top to bottom: a module may import its own layer and those below it, never one
-# above.
+# experiments/, top to bottom, a package by role on each floor: a module may import its own floor
+# and those below it, never one above.
 LAYERS = [
     ["experiments.run", "experiments.ui", "experiments.report", "experiments.humantest"],
-    ["experiments.study"],
-    ["experiments.finish", "experiments.model_aliases", "experiments.pareto_finish"],
-    ["experiments.engines"],
-    ["experiments.trial_runner"],
-    [
-        "experiments.tracking",
-        "experiments.fingerprint",
-        "experiments.data",
-        "experiments.trial_figures",
-    ],
-    ["experiments.model_registry", "experiments.serving"],
-    ["experiments.study_spec"],
-    ["experiments.config"],
-    [
-        "experiments.engine_registry",
-        "experiments.links",
-        "experiments.overrides",
-        "experiments.records",
-        "experiments.store_urls",
-        "experiments.store_locks",
-        "experiments.provenance",
-        "experiments.liveness",
-        "experiments.heartbeats",
-        "experiments.workers",
-        "experiments.ranking",
-        "experiments.pareto",
-        "experiments.errors",
-        "experiments.telemetry",
-        "experiments.redact",
-    ],
+    ["experiments.flow"],  # a study's run and its end
+    ["experiments.engines"],  # who chooses each trial's values
+    ["experiments.trials"],  # one trial: settings -> model -> fit -> metrics; photos, figures
+    ["experiments.tracking"],  # every MLflow write
+    ["experiments.registry", "experiments.serving"],  # the best models; serving them
+    ["experiments.settings"],  # the schema, study files, the fingerprint
+    ["experiments.stores"],  # store URLs, locks, liveness, workers
+    ["experiments.analysis"],  # best over seeds, the Pareto front
+    ["experiments.common"],  # names and small tools
     ["colorize"],
 ]
 
@@ -153,7 +132,9 @@ def test_the_engines_registry_string_is_seen_and_stays_with_the_engines(graph):
     named = {"experiments.engines.optuna_engine", "experiments.engines.keras_tuner_engine"}
     assert registry_strings("experiments.engines.factory", ("experiments",)) == named
     assert named <= graph.find_modules_directly_imported_by("experiments.engines.factory")
-    assert registry_strings("experiments.engine_registry", ("experiments",)) == set()  # names
+    assert (
+        registry_strings("experiments.settings.engine_registry", ("experiments",)) == set()
+    )  # names
 
 
 def _package(root, name: str, modules: dict[str, str]) -> None:

@@ -15,10 +15,10 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import config
-from experiments import study_spec as space
-from experiments.pareto import dominates, front_aliases, pareto_front
+from experiments.analysis.pareto import dominates, front_aliases, pareto_front
 from experiments.run import main as run_main
+from experiments.settings import config
+from experiments.settings import study_spec as space
 from tests.needs import needs
 from tests.studies_helpers import (
     colorize_photo_with_registered_model,
@@ -39,7 +39,7 @@ needs_poppler = needs(
 
 def optuna_front(runs_dir: Path, study: str) -> list[int]:
     """The front as Optuna itself finds it (`best_trials`), by the first objective: an
-    independent check of `experiments.pareto`."""
+    independent check of `experiments.analysis.pareto`."""
     found = optuna.load_study(
         study_name=study, storage=f"sqlite:///{runs_dir / 'optuna.db'}"
     ).best_trials
@@ -282,8 +282,8 @@ def test_cfg_and_help_show_the_objectives_and_the_fingerprint_covers_them(tmp_pa
 
     from dataclasses import replace
 
-    from experiments.fingerprint import make_fingerprint
-    from experiments.study_spec import Objective, load_study
+    from experiments.settings.fingerprint import make_fingerprint
+    from experiments.settings.study_spec import Objective, load_study
 
     cfg, _ = config.compose(SMOKE)
     spec = load_study("pareto")
@@ -305,7 +305,7 @@ def test_front_aliases_move_with_the_front_and_the_champion_stays_the_latest(tmp
     """A real MLflow registry: an earlier front of three left pareto-1..3; the new front (the
     old second first, then the old first) gets pareto-1..2 and champion, pareto-3 goes, and the
     champion, registered before the others, is copied into the newest version."""
-    from experiments.pareto_finish import set_front_aliases
+    from experiments.flow.pareto_finish import set_front_aliases
     from experiments.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "moving", tmp_path, "optuna")
@@ -327,7 +327,7 @@ def test_front_aliases_move_with_the_front_and_the_champion_stays_the_latest(tmp
     copied = client.get_model_version("moving", "4")
     assert (copied.run_id, copied.source) == (runs[1].run_id, f"{runs[1].artifact_uri}/model")
     assert aliases["pareto-2"] == "3"
-    assert tracker.latest_model_version("moving") == "4"
+    assert tracker.model_version("moving", None) == "4"
 
 
 @pytest.mark.parametrize("sampler", [{"type": "nsga2", "seed": 0, "population_size": 4},
@@ -338,7 +338,7 @@ def test_nsga2_and_tpe_search_the_pareto_space_for_two_objectives(sampler):
     from dataclasses import replace
 
     from experiments.engines.optuna_sampling import make_sampler, suggest
-    from experiments.study_spec import load_study
+    from experiments.settings.study_spec import load_study
 
     spec = replace(load_study("pareto"), sampler=sampler)
     study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec))

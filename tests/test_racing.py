@@ -16,10 +16,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from colorize import sequential
-from experiments import config
+from experiments.common.errors import UsageError
 from experiments.engines import racing
-from experiments.errors import UsageError
-from experiments.study_spec import load_study
+from experiments.settings import config
+from experiments.settings.study_spec import load_study
 from tests.studies_helpers import load_trials, mlflow_runs, run_cli
 
 MEANS = {"adamax": 0.49, "adam": 0.47, "rmsprop": 0.436}  # the paper's ordering and size
@@ -85,7 +85,7 @@ def test_a_study_without_comparisons_cannot_race():
 
 
 def test_a_comparison_of_a_group_the_study_lacks_is_refused_when_racing(tmp_path, monkeypatch):
-    from experiments import study_spec
+    from experiments.settings import study_spec
 
     studies = tmp_path / "studies"
     studies.mkdir()
@@ -150,7 +150,7 @@ def test_a_round_still_running_plans_nothing():
 
 
 def test_racing_changes_the_fingerprint_and_a_study_run_without_it_keeps_its_own():
-    from experiments.fingerprint import make_fingerprint
+    from experiments.settings.fingerprint import make_fingerprint
 
     cfg, profile = config.compose(["study=optimizers"])
     spec = load_study("optimizers").for_profile(profile, cfg.trainer.epochs)

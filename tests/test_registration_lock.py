@@ -16,8 +16,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.errors import UsageError
-from experiments.store_locks import store_lock
+from experiments.common.errors import UsageError
+from experiments.stores.store_locks import store_lock
 from tests.servers import create_database, free_port, mlflow_server, postgres_server
 from tests.studies_helpers import copy_stores
 

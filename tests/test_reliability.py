@@ -164,7 +164,7 @@ def test_a_trial_of_another_host_is_waited_for_with_a_countdown_then_retried(tmp
     when it will give up, then fails that trial and runs it again itself."""
     import threading
 
-    from experiments.store_urls import open_optuna_storage
+    from experiments.stores.store_urls import open_optuna_storage
 
     args = ["study=optimizers", "profile=smoke", f"runs_dir={tmp_path}", "heartbeat=2"]
     create_study(args)
@@ -220,11 +220,11 @@ def test_a_trial_of_another_host_is_waited_for_with_a_countdown_then_retried(tmp
 
 def create_study(args: list[str]) -> None:
     """The study as a run creates it (its grid queued), without running a trial."""
-    from experiments.config import compose
-    from experiments.data import StudyData
     from experiments.engines.factory import make_engine
-    from experiments.fingerprint import environment, make_fingerprint
-    from experiments.study_spec import load_study
+    from experiments.settings.config import compose
+    from experiments.settings.fingerprint import environment, make_fingerprint
+    from experiments.settings.study_spec import load_study
+    from experiments.trials.data import StudyData
 
     cfg, profile = compose(args)
     spec = load_study(cfg.study).for_profile(profile, cfg.trainer.epochs)
@@ -241,7 +241,7 @@ def start_args(args: list[str]) -> subprocess.Popen:
 
 
 def test_journal_storage_runs_a_study_and_says_what_it_cannot_detect(tmp_path):
-    from experiments.store_urls import open_optuna_storage
+    from experiments.stores.store_urls import open_optuna_storage
 
     storage = f"journal:{tmp_path / 'study.log'}"
     args = ["study=optimizers", "profile=smoke", f"runs_dir={tmp_path}", f"storage={storage}"]
@@ -262,10 +262,10 @@ def test_journal_storage_runs_a_study_and_says_what_it_cannot_detect(tmp_path):
 
 
 def test_grid_points_are_enqueued_once(tmp_path):
-    from experiments.config import compose
     from experiments.engines.factory import make_engine
-    from experiments.fingerprint import Fingerprint
-    from experiments.study_spec import load_study
+    from experiments.settings.config import compose
+    from experiments.settings.fingerprint import Fingerprint
+    from experiments.settings.study_spec import load_study
 
     cfg, profile = compose(["study=architecture", f"runs_dir={tmp_path}"])
     spec = load_study("architecture")

@@ -16,8 +16,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from colorize.datasets import DataError, DatasetSpec, source_photos
-from experiments.config import compose
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
+from experiments.settings.config import compose
 from tests.studies_helpers import mlflow_runs, run_cli
 
 PHOTOS = 6
@@ -177,8 +177,8 @@ def test_malformed_remote_sources_are_refused_with_the_form_to_write(source, mes
 def test_the_archive_sha256_is_part_of_the_dataset_source():
     """Two archives at one address but of different content are two studies: the fingerprint
     built for each (as a study run builds it) differs, and names data.source as the change."""
-    from experiments.fingerprint import make_fingerprint
-    from experiments.study_spec import load_study
+    from experiments.settings.fingerprint import make_fingerprint
+    from experiments.settings.study_spec import load_study
 
     spec = load_study("optimizers")
     prints = []

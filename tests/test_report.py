@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from experiments.errors import USAGE_EXIT
+from experiments.common.errors import USAGE_EXIT
 from experiments.report import __main__ as report
 from experiments.report.overview import overview_items
 from tests.needs import needs

@@ -13,8 +13,8 @@ import keras
 import pytest
 
 from colorize.predict import ModelNotFound, load_model
-from experiments.config import load_yaml
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
+from experiments.settings.config import load_yaml
 
 
 def test_model_with_code_inside_is_refused(tmp_path):

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from experiments import config
-from experiments.data import dataset_spec
-from experiments.fingerprint import make_fingerprint
-from experiments.study_spec import load_study
-from experiments.trial_runner import calls, run_params
+from experiments.settings import config
+from experiments.settings.fingerprint import make_fingerprint
+from experiments.settings.study_spec import load_study
+from experiments.trials.data import dataset_spec
+from experiments.trials.trial_runner import calls, run_params
 
 # Where things are kept and how the work is spread: never fingerprinted.
 PLUMBING = {
@@ -205,8 +205,8 @@ def test_a_real_trial_passes_each_setting_to_the_call_it_acts_in(tmp_path, monke
     """One smoke trial run in-process, every library call recorded as the trial runner makes
     it: each setting's value there is the trial's logged param."""
     import colorize.cache
-    from experiments import trial_runner
     from experiments.run import main as run_main
+    from experiments.trials import trial_runner
     from tests.studies_helpers import mlflow_runs
 
     seen: dict[str, dict] = {}

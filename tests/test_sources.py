@@ -96,8 +96,8 @@ def tiles():
 
 def test_a_source_added_in_one_module_runs_through_the_builder_cache_and_study(tiles, tmp_path):
     from colorize.cache import load_dataset_cached
-    from experiments.config import compose
-    from experiments.data import StudyData
+    from experiments.settings.config import compose
+    from experiments.trials.data import StudyData
 
     spec = DatasetSpec("tiles", image_size=16, crops_per_photo=2, val_photos=2)
     data = load_dataset(spec)

@@ -6,7 +6,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.tracking import EXPERIMENT_KIND_TAG
+from experiments.tracking.tracker import EXPERIMENT_KIND_TAG
 from tests.studies_helpers import (
     colorize_photo_with_registered_model,
     load_trials,

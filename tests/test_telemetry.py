@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from experiments.telemetry import OPT_OUT_VARIABLES
+from experiments.common.telemetry import OPT_OUT_VARIABLES
 from tests.servers import free_port, wait_until
 
 

@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 
 from experiments.report.comparisons import epochs, optimizers
 from experiments.report.stored_study import load_study_records
-from experiments.store_urls import default_tracking_uri
+from experiments.stores.store_urls import default_tracking_uri
 from experiments.tracking import Tracker
 
 
@@ -190,7 +190,7 @@ def test_budgets_that_collapsed_into_one_run_are_said_to_and_decide_nothing(tmp_
 
 
 def test_the_best_setting_is_better_than_the_runner_up_only_beyond_seed_noise():
-    from experiments.ranking import rank
+    from experiments.analysis.ranking import rank
 
     clear = [{"optimizer": o, "seed": s, "value": v + 0.001 * s}
              for o, v in (("adamax", 0.01), ("adam", 0.02)) for s in range(3)]  # fmt: skip

@@ -11,7 +11,7 @@ A head owns four things, and nothing else in the library knows them:
 - what is written beside a saved model (`settings`);
 - its own options (`options`: each name and default), which `build_model` and `train` pass on
   whole to `decode` and `loss`; each takes the ones it uses. Adding one touches the head and
-  the study schema (`experiments/config.py`, `feeds={"head": ...}`) only.
+  the study schema (`experiments/settings/config.py`, `feeds={"head": ...}`) only.
 
 Whatever the head, the inference model (`colorize.model.build_model`'s result, what
 `colorize.predict.save_model` saves) takes scaled L and returns a/b / 128 (`colorize.lab.AB_SCALE`),

@@ -2,7 +2,7 @@
 runs every trial through the shared `TrialRunner` (so the MLflow records are the same).
 
 To add an engine, write a module here with an `Engine` subclass, list it in `factory.ENGINES`
-and add its name to `experiments.engine_registry` (the names `engine=` allows, read without
+and add its name to `experiments.settings.engine_registry` (the names `engine=` allows, read without
 importing any engine). `factory.make_engine` builds the chosen one.
 """
 
@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from experiments.config import RunConfig
-    from experiments.fingerprint import Fingerprint
-    from experiments.study_spec import StudySpec
+    from experiments.settings.config import RunConfig
+    from experiments.settings.fingerprint import Fingerprint
+    from experiments.settings.study_spec import StudySpec
 
-from experiments.pareto import pareto_front
-from experiments.ranking import best_of
+from experiments.analysis.pareto import pareto_front
+from experiments.analysis.ranking import best_of
 
 # Called after each trial ends: (trials done, the leaders as (number, objective values): the best
 # trial, or the Pareto front of a study of several objectives; the settled trials' rows).

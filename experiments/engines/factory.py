@@ -3,7 +3,7 @@
 The engines' modules are imported only when chosen (Keras Tuner is slow to import). Kept apart
 from the package's `__init__`, which the engines import for their base class, so naming them here
 makes no circle. To add an engine: a module in this package with an `Engine` subclass, its line in
-`ENGINES` and its name in `experiments.engine_registry`.
+`ENGINES` and its name in `experiments.settings.engine_registry`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from experiments.engine_registry import ENGINE_NAMES
+from experiments.settings.engine_registry import ENGINE_NAMES
 
 if TYPE_CHECKING:
-    from experiments.config import RunConfig
     from experiments.engines import Engine
-    from experiments.study_spec import StudySpec
+    from experiments.settings.config import RunConfig
+    from experiments.settings.study_spec import StudySpec
 
 # name -> "module:class"; imported only when chosen.
 ENGINES = {
@@ -26,7 +26,7 @@ ENGINES = {
 }
 if set(ENGINES) != set(ENGINE_NAMES):
     raise ImportError(
-        f"engines listed ({', '.join(ENGINES)}) differ from experiments.engine_registry's "
+        f"engines listed ({', '.join(ENGINES)}) differ from experiments.settings.engine_registry's "
         f"names ({', '.join(ENGINE_NAMES)})"
     )
 

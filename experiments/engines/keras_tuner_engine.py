@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from colorize.backend import import_keras_quietly
+from experiments.analysis.ranking import best_of
+from experiments.common.errors import TrialFailed, UsageError, first_line
 from experiments.engines import Engine, Outcome, TrialEnd
-from experiments.errors import TrialFailed, UsageError, first_line
-from experiments.ranking import best_of
 
 import_keras_quietly()  # Keras Tuner imports TensorFlow: its start-up lines stay hidden
 import keras_tuner as kt  # noqa: E402
 
 if TYPE_CHECKING:
-    from experiments.trial_runner import TrialRunner
+    from experiments.trials.trial_runner import TrialRunner
 
 FINGERPRINT_FILE = "fingerprint.json"
 LOCK_FILE = ".running.lock"  # held by the one process that runs the project

@@ -1,6 +1,6 @@
 """The Optuna engine: a study in an Optuna storage (SQLite under runs_dir by default), resumable.
 
-Every trial records its worker (`experiments.liveness`). A rerun fails and retries, with the same
+Every trial records its worker (`experiments.stores.liveness`). A rerun fails and retries, with the same
 values and from its last epoch checkpoint, every RUNNING trial whose worker is gone: at once when
 that worker ran on this host, after the heartbeat's grace period when it ran on another. Trials
 still running in live workers are waited for (with a countdown for other hosts), so a study ends
@@ -19,7 +19,8 @@ import optuna
 from optuna.trial import TrialState
 
 from colorize.locks import exclusive
-from experiments import liveness, records
+from experiments.common import records
+from experiments.common.errors import StudyStopped, TrialFailed, UsageError, first_line
 from experiments.engines import Engine, Outcome, TrialEnd, leader_values, leaders_of, racing
 from experiments.engines.optuna_grid import enqueue_grid
 from experiments.engines.optuna_reclaim import Reclaims
@@ -41,16 +42,16 @@ from experiments.engines.optuna_trials import (
     settled_trials,
     unseen_values,
 )
-from experiments.errors import StudyStopped, TrialFailed, UsageError, first_line
-from experiments.store_locks import store_lock
-from experiments.store_urls import (
+from experiments.stores import liveness
+from experiments.stores.store_locks import store_lock
+from experiments.stores.store_urls import (
     default_storage,
     has_heartbeats,
     journal_path,
     open_optuna_storage,
     sqlite_path,
 )
-from experiments.workers import worker_index
+from experiments.stores.workers import worker_index
 
 MAX_RETRY = 3
 POLL_SECONDS = 2.0

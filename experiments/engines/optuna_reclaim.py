@@ -12,8 +12,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from experiments import records
-from experiments.errors import TrialFailed
+from experiments.common import records
+from experiments.common.errors import TrialFailed
 
 
 class TrialReclaimed(TrialFailed):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from experiments.study_spec import StudySpec
+from experiments.settings.study_spec import StudySpec
 
 
 class RecordingSampler:
-    """A sampler that records each trial's worker (`experiments.liveness`) the moment the
+    """A sampler that records each trial's worker (`experiments.stores.liveness`) the moment the
     trial is created, then lets `inner` choose: a worker killed at any point after that is
     recognised as gone at once by the next run on its host."""
 
@@ -25,7 +25,7 @@ class RecordingSampler:
         return getattr(self.inner, name)
 
     def before_trial(self, study, trial) -> None:
-        from experiments.liveness import WORKER_ATTR, this_worker
+        from experiments.stores.liveness import WORKER_ATTR, this_worker
 
         study._storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, this_worker())
         self.inner.before_trial(study, trial)

@@ -9,7 +9,7 @@ import random
 import optuna
 from optuna.trial import TrialState
 
-from experiments import records
+from experiments.common import records
 from experiments.engines import value_columns
 
 SETTLED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

@@ -24,9 +24,9 @@ from typing import Any
 
 from colorize import sequential
 from colorize.stats import Interval
-from experiments.errors import UsageError
-from experiments.records import OBJECTIVES
-from experiments.study_spec import Comparison, StudySpec
+from experiments.common.errors import UsageError
+from experiments.common.records import OBJECTIVES
+from experiments.settings.study_spec import Comparison, StudySpec
 
 SEED = "seed"
 ROUND_ATTR_PREFIX = "race_round_"  # study attribute per planned round: {"seed", "groups"}

@@ -21,9 +21,9 @@ import socket
 import sys
 import threading
 
-from experiments.errors import USAGE_EXIT, UsageError
+from experiments.common.errors import USAGE_EXIT, UsageError
 from experiments.humantest.protocol import Protocol
-from experiments.overrides import parse
+from experiments.settings.overrides import parse
 
 FLAGS = ("--share", "--results", "--help")
 KEYS = (
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0
-    from experiments.redact import mask_console, remember
+    from experiments.common.redact import mask_console, remember
 
     mask_console()  # a store URL's password never reaches the console
     for arg in args:

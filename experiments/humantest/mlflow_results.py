@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import records as r
-from experiments.errors import UsageError
+from experiments.common import records as r
+from experiments.common.errors import UsageError
 
 CHAMPION = "champion"
 SUMMARY_ARTIFACT = "human/summary.json"

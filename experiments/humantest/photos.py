@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
 
 
 def folder_photos(folder: str) -> list[tuple[str, np.ndarray]]:

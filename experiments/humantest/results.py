@@ -105,7 +105,7 @@ def compute(store: AnswerStore, models: list[str]) -> Results:
 def pairs_picture(store: AnswerStore, folder: Path, path: Path) -> Path | None:
     """gray | each model | original for the first few test photos, as shown to people."""
     from colorize import lab
-    from experiments.trial_figures import close, strip_figure
+    from experiments.trials.trial_figures import close, strip_figure
 
     pairs = store.pairs()
     tests = pairs[pairs["kind"] == TEST]

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
 from experiments.humantest.protocol import Protocol
 from experiments.humantest.store import AnswerStore
 

@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from experiments.errors import USAGE_EXIT, UsageError
+from experiments.common.errors import USAGE_EXIT, UsageError
 
 KEYS = {
     "study": "required; one study or several, comma-separated (stored names)",
@@ -34,7 +34,7 @@ KEYS = {
 
 
 def help_text() -> str:
-    from experiments.config import available_studies
+    from experiments.settings.config import available_studies
 
     return "\n".join(
         [
@@ -69,9 +69,9 @@ def _stored_names(values: dict[str, str]) -> list[str]:
 
 def parse_args(args: list[str]) -> dict[str, object]:
     """`key=value` arguments checked; raises UsageError naming a wrong key or value."""
-    from experiments.config import available_studies
-    from experiments.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
-    from experiments.overrides import closest, parse, take_alias
+    from experiments.settings.config import available_studies
+    from experiments.settings.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
+    from experiments.settings.overrides import closest, parse, take_alias
 
     values = parse(args, [*KEYS, *ENGINE_ALIASES])
     for alias in ENGINE_ALIASES:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0
-    from experiments.redact import mask_console, remember
+    from experiments.common.redact import mask_console, remember
 
     mask_console()  # a store URL's password never reaches the console
     for arg in args:

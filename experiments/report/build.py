@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from colorize.metrics import EVALUATE_METRICS, METRIC
-from experiments import records as r
+from experiments.common import records as r
 from experiments.report import figures, paper
 from experiments.report.comparisons import comparison_for
 from experiments.report.comparisons.settings import best_trial, failure_table
@@ -125,7 +125,7 @@ def side_by_side(stored: StoredStudy, grouping, scratch: Path) -> Path | None:
     the trials' sample arrays; None with fewer than two groups or where a trial has none."""
     import numpy as np
 
-    from experiments.trial_figures import close, strip_figure
+    from experiments.trials.trial_figures import close, strip_figure
 
     columns = []
     for name, trial in _group_bests(stored, grouping)[:MAX_STRIP_GROUPS]:

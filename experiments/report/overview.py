@@ -7,8 +7,8 @@ import ast
 from datetime import UTC, datetime
 from pathlib import Path
 
-from experiments import records as r
-from experiments.redact import masked_url
+from experiments.common import records as r
+from experiments.common.redact import masked_url
 from experiments.report.stored_study import SETTING_PARAMS, StoredStudy, download_artifact
 
 READING = [

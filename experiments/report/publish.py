@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from experiments.links import run_link, ui_base
+from experiments.common.links import run_link, ui_base
 from experiments.report.stored_study import StoredStudy, client
 
 FOLDER = "report"

@@ -22,11 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import records as r
-from experiments.config import result_setting_leaves
-from experiments.errors import UsageError
-from experiments.redact import connectable
-from experiments.store_urls import check_sqlite, default_storage, default_tracking_uri, sqlite_path
+from experiments.common import records as r
+from experiments.common.errors import UsageError
+from experiments.common.redact import connectable
+from experiments.settings.config import result_setting_leaves
+from experiments.stores.store_urls import (
+    check_sqlite,
+    default_storage,
+    default_tracking_uri,
+    sqlite_path,
+)
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
@@ -145,7 +150,7 @@ def resolve_tracking_uri(runs_dir: str, tracking_uri: str | None) -> str:
         if path is not None and not path.is_file():
             raise UsageError(f"tracking_uri {tracking_uri}: no MLflow store at {path}")
         check_sqlite(tracking_uri, "MLflow store")
-        from experiments.store_urls import check_reachable
+        from experiments.stores.store_urls import check_reachable
 
         check_reachable(tracking_uri, "tracking_uri")  # a server: at once, not after retries
         return tracking_uri
@@ -292,7 +297,7 @@ def _open_optuna(study: str, candidates: list[str]) -> tuple[Any, str | None, st
     """(study, url, None) from the first candidate storage that holds it, else (None, None, why)."""
     import optuna
 
-    from experiments.store_urls import journal_path, open_optuna_storage
+    from experiments.stores.store_urls import journal_path, open_optuna_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     why = "no Optuna storage found"

@@ -1,4 +1,4 @@
-"""A study of several objectives: the Pareto front of its finished trials (`experiments.pareto`,
+"""A study of several objectives: the Pareto front of its finished trials (`experiments.analysis.pareto`,
 as the study's end registered it), drawn on the first two objectives, listed with its settings
 and every report metric, and each Pareto-optimal trial's validation photos.
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import records
-from experiments.pareto import PARETO_ALIAS, pareto_front
+from experiments.analysis.pareto import PARETO_ALIAS, pareto_front
+from experiments.common import records
 from experiments.report import figures
 from experiments.report.comparisons.settings import failure_table
 from experiments.report.stored_study import StoredStudy

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pandas as pd
 
 from colorize.metrics import loss_text
-from experiments import records
-from experiments.ranking import Ranking, rank
+from experiments.analysis.ranking import Ranking, rank
+from experiments.common import records
 from experiments.report.race import BEST_VS_RUNNER_UP, raced_interval
 from experiments.report.stored_study import StoredStudy
 from experiments.report.tables import (

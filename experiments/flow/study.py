@@ -16,18 +16,18 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from colorize.backend import import_keras_quietly
-from experiments import config as config_module
-from experiments import fingerprint as fingerprints
-from experiments import records as r
-from experiments.config import Profile, RunConfig, study_name
+from experiments.analysis.ranking import group_bests
+from experiments.common import records as r
+from experiments.common.errors import INCOMPLETE_EXIT, UsageError
 from experiments.engines import Engine
 from experiments.engines.factory import engine_type, make_engine
 from experiments.engines.racing import raced
-from experiments.errors import INCOMPLETE_EXIT, UsageError
-from experiments.ranking import group_bests
-from experiments.store_urls import check_reachable, default_tracking_uri
-from experiments.study_spec import StudySpec
-from experiments.workers import is_secondary, start_workers, stop_workers
+from experiments.settings import config as config_module
+from experiments.settings import fingerprint as fingerprints
+from experiments.settings.config import Profile, RunConfig, study_name
+from experiments.settings.study_spec import StudySpec
+from experiments.stores.store_urls import check_reachable, default_tracking_uri
+from experiments.stores.workers import is_secondary, start_workers, stop_workers
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def _check_places(cfg: RunConfig, runs_dir: Path) -> None:
 
 def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
     """Every check that can refuse the run, before anything is written."""
-    from experiments.data import StudyData, check_test_dir
     from experiments.tracking import Tracker
+    from experiments.trials.data import StudyData, check_test_dir
 
     name = study_name(cfg)
     check_test_dir(cfg)
@@ -108,7 +108,7 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
 
 def _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, data, skipped,
                 current, environment, engine, tracker) -> int:  # fmt: skip
-    from experiments.trial_runner import TrialRunner
+    from experiments.trials.trial_runner import TrialRunner
 
     tracker.log_dataset(tracker.parent_run_id, dataset.record(data))
     engine.recover(tracker)
@@ -140,7 +140,7 @@ def _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, da
     if secondary:
         return 0
     tracker.end_study_run("FINISHED")
-    from experiments.finish import finish
+    from experiments.flow.finish import finish
 
     finish(cfg, spec, name, tracker, outcome, models_dir, dataset)
     if outcome.race is not None:
@@ -222,7 +222,7 @@ def _run_trials(engine: Engine, runner, total: int, workers: list, tracker):
 
 
 def _log_setup(cfg, spec, profile, tracker, engine, data, total, current, environment, skipped):
-    from experiments.provenance import git_commit, host_tags, package_versions
+    from experiments.common.provenance import git_commit, host_tags, package_versions
 
     study_yaml = (config_module.STUDIES_DIR / f"{spec.name}.yaml").read_text()
     params = {
@@ -263,7 +263,7 @@ def fingerprint_lines(cfg: RunConfig, spec: StudySpec, profile: Profile) -> list
     Raises:
         UsageError: the photos cannot be listed (the fingerprint covers their content).
     """
-    from experiments.data import StudyData
+    from experiments.trials.data import StudyData
 
     name = study_name(cfg)
     dataset = StudyData(cfg)

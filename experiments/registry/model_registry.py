@@ -1,7 +1,7 @@
 """Models in MLflow: logging the best trial's model (and registering it), and resolving
 `runs:/...` and `models:/...` URIs to a local `.keras` file for `python -m colorize`.
 
-The logged model is an MLflow pyfunc model (`experiments.serving.ColorizeModel`) that
+The logged model is an MLflow pyfunc model (`experiments.registry.serving.ColorizeModel`) that
 `mlflow models serve` answers photos with; it carries the trial's `.keras` file and settings, so
 the colorize command uses the very same network. It is logged onto the trial's run without
 reopening it, so the run keeps its own start and end times.
@@ -17,7 +17,7 @@ import warnings
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
 
 
 def model_requirements() -> list[str]:
@@ -46,7 +46,7 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str |
     from mlflow.types.schema import ColSpec, Schema
 
     from colorize.predict import settings_path
-    from experiments.serving import COLUMN, ColorizeModel, input_example
+    from experiments.registry.serving import COLUMN, ColorizeModel, input_example
 
     for name in ("mlflow.pyfunc", "mlflow.models.model", "mlflow.tracking._model_registry"):
         logging.getLogger(name).setLevel(logging.ERROR)  # "pickled by reference" notes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
 
 
 def closest(word: str, options: Iterable[str]) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from colorize.datasets import DataError, DatasetSpec
-from experiments.config import RunConfig, arguments
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
+from experiments.settings.config import RunConfig, arguments
 
 
 def dataset_spec(cfg: RunConfig) -> DatasetSpec:

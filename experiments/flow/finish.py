@@ -1,5 +1,5 @@
 """The end of a finished study: the trials table, the best trial against the runner-up (or, with
-several objectives, the Pareto front: `experiments.pareto_finish`), the best model logged and
+several objectives, the Pareto front: `experiments.flow.pareto_finish`), the best model logged and
 registered, the test photos colorized and (when they have colour) scored against gray, and the
 command that opens the UI."""
 
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import records as r
-from experiments.config import RunConfig
-from experiments.errors import UsageError
-from experiments.links import experiment_link, ui_base
-from experiments.model_aliases import CHAMPION, group_aliases
-from experiments.pareto_finish import publish_front
-from experiments.ranking import rank
-from experiments.redact import masked_url
+from experiments.analysis.ranking import rank
+from experiments.common import records as r
+from experiments.common.errors import UsageError
+from experiments.common.links import experiment_link, ui_base
+from experiments.common.redact import masked_url
+from experiments.flow.pareto_finish import publish_front
+from experiments.registry.model_aliases import CHAMPION, group_aliases
+from experiments.settings.config import RunConfig
 
 
 def ui_command(cfg: RunConfig) -> str:
@@ -36,7 +36,7 @@ def registered_name(study: str, engine: str) -> str:
 
 
 def best_line(rows: list[dict], spec, raced: bool = False) -> str:
-    """The best trial's settings against the runner-up's, over seeds (`experiments.ranking`).
+    """The best trial's settings against the runner-up's, over seeds (`experiments.analysis.ranking`).
     `raced`: the study raced its seeds, so the verdict is the race's repeated interval (printed
     with the race's verdicts); a fixed interval on seeds gathered with a look after every round
     would decide more often than its 95 % says, so none is given here."""
@@ -90,7 +90,7 @@ def finish(cfg: RunConfig, spec, name: str, tracker, outcome, models_dir: Path, 
 
 def publish_best(cfg: RunConfig, name: str, tracker, outcome, spec, models_dir: Path) -> Path:
     """Register the best trial's model (alias `champion`, and `models:/<study>/latest`) and the
-    best of each group the study compares (`<key>-<value>`, `experiments.model_aliases`)."""
+    best of each group the study compares (`<key>-<value>`, `experiments.registry.model_aliases`)."""
     number, run_id = outcome.best
     model_path = models_dir / f"trial-{number:03d}.keras"
     registered = registered_name(name, cfg.engine)

@@ -24,13 +24,13 @@ from colorize.metrics import colorization_metrics
 from colorize.model import InfeasibleArchitecture, build_model
 from colorize.predict import predict_lab, save_model
 from colorize.train import TrainingDiverged, set_precision, train
-from experiments import config as config_module
-from experiments import records as r
-from experiments import trial_figures as figures
-from experiments.config import Profile, RunConfig
-from experiments.errors import StudyStopped, TrialFailed, first_line, is_disk_full
-from experiments.study_spec import StudySpec
+from experiments.common import records as r
+from experiments.common.errors import StudyStopped, TrialFailed, first_line, is_disk_full
+from experiments.settings import config as config_module
+from experiments.settings.config import Profile, RunConfig
+from experiments.settings.study_spec import StudySpec
 from experiments.tracking import Tracker, trial_run_name
+from experiments.trials import trial_figures as figures
 
 log = logging.getLogger(__name__)
 SAMPLE_PHOTOS = 4  # validation photos shown in each trial's sample grid
@@ -80,7 +80,7 @@ def trial_values(spec: StudySpec, profile: Profile, params: dict[str, Any]) -> d
 
 def run_params(cfg: RunConfig) -> dict[str, Any]:
     """A trial's MLflow params (leaf names), as the schema chooses them
-    (`experiments.config.param_values`); an unset value is logged empty."""
+    (`experiments.settings.config.param_values`); an unset value is logged empty."""
     return {k: ("" if v is None else v) for k, v in config_module.param_values(cfg).items()}
 
 

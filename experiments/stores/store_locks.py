@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from experiments.errors import UsageError
-from experiments.store_urls import journal_path, sqlite_path
+from experiments.common.errors import UsageError
+from experiments.stores.store_urls import journal_path, sqlite_path
 
 LOCKS = {  # dialect: (take, give back); session locks, held until given back or disconnected
     "postgresql": ("SELECT pg_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)"),
@@ -43,7 +43,7 @@ def _lock_file(url: str, name: str) -> Path | None:
 
 
 def _refused(url: str, name: str, why: str) -> UsageError:
-    from experiments.redact import mask_secrets, masked_url
+    from experiments.common.redact import mask_secrets, masked_url
 
     return UsageError(f"cannot take the lock {name} in {masked_url(url)}: {mask_secrets(why)}")
 

@@ -2,7 +2,7 @@
 
 Optuna fails a RUNNING trial whose heartbeat is older than the grace period
 (`optuna.storages.fail_stale_trials`, which `study.optimize` also calls before each trial). Here
-a trial whose worker ran on this host is judged by its process instead (`experiments.liveness`):
+a trial whose worker ran on this host is judged by its process instead (`experiments.stores.liveness`):
 while that process lives, a late heartbeat (a busy machine, a store locked for a while) never
 fails its trial; once it is gone the engine fails it at once, without waiting for the grace
 period. A trial of another host is failed by its heartbeat, with the reason recorded on it.
@@ -20,8 +20,9 @@ import threading
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 
-from experiments import liveness, records
-from experiments.errors import first_line
+from experiments.common import records
+from experiments.common.errors import first_line
+from experiments.stores import liveness
 
 log = logging.getLogger(__name__)
 

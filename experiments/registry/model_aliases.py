@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from experiments.ranking import group_bests
+from experiments.analysis.ranking import group_bests
 
 CHAMPION = "champion"
 _NOT_IN_ALIAS = re.compile(r"[^a-z0-9_-]+")  # MLflow aliases take letters, digits, _ and -

@@ -13,7 +13,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
 
 JOURNAL_PREFIX = "journal:"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -96,7 +96,7 @@ def open_optuna_storage(url: str, heartbeat: int | None = None, retry=None):
                 "grace_period": 3 * heartbeat,
                 "heartbeat_stale_trial_callback": retry,
             }
-        from experiments.heartbeats import LivenessStorage
+        from experiments.stores.heartbeats import LivenessStorage
 
         return LivenessStorage(url, engine_kwargs=engine_kwargs, **options)
     except UsageError:
@@ -127,7 +127,7 @@ def check_reachable(url: str, what: str) -> None:
         UsageError: `what` (e.g. "tracking_uri") at `url` is unreachable, names a database
             driver that is not installed, or refuses the login.
     """
-    from experiments.redact import mask_secrets, masked_url
+    from experiments.common.redact import mask_secrets, masked_url
 
     def refuse(error: BaseException) -> UsageError:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]

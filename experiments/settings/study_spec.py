@@ -19,7 +19,9 @@ from typing import Any
 from omegaconf.errors import OmegaConfBaseException
 
 from colorize.metrics import METRIC
-from experiments.config import (
+from experiments.common.errors import UsageError
+from experiments.common.records import OBJECTIVES, PER_EPOCH_OBJECTIVES
+from experiments.settings.config import (
     LEAF_TYPES,
     STUDIES_DIR,
     Profile,
@@ -28,9 +30,7 @@ from experiments.config import (
     load_named_yaml,
     with_values,
 )
-from experiments.errors import UsageError
-from experiments.overrides import closest
-from experiments.records import OBJECTIVES, PER_EPOCH_OBJECTIVES
+from experiments.settings.overrides import closest
 
 STUDY_KEYS = {
     "name",

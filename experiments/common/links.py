@@ -7,7 +7,7 @@ the study's training runs.
 
 from __future__ import annotations
 
-from experiments.redact import masked_url
+from experiments.common.redact import masked_url
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m experiments.ui` serves by default
 MODEL_TRAINING = "workflowType=machine_learning"

@@ -13,7 +13,7 @@ the study searches is a `UsageError` that names it and says what is allowed.
 
 To add a setting: one `setting(...)` line in its section below, and the keyword in the library
 call it feeds. Its default must be the behaviour before it existed, so studies stored earlier
-are still adopted (`experiments.fingerprint`).
+are still adopted (`experiments.settings.fingerprint`).
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from colorize.choices import (
     optimizer_names,
 )
 from colorize.datasets import sources as data_sources
-from experiments import overrides
-from experiments.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
-from experiments.errors import UsageError
+from experiments.common.errors import UsageError
+from experiments.settings import overrides
+from experiments.settings.engine_registry import ENGINE_ALIASES, ENGINE_NAMES
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # experiments/settings/config.py
 STUDIES_DIR = PROJECT_ROOT / "studies"
 PROFILES_DIR = STUDIES_DIR / "profiles"
 DEFAULT_PROFILE = "quick"

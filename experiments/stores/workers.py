@@ -25,7 +25,7 @@ def worker_index() -> int:
 def start_workers(argv: list[str], count: int, logs_dir: Path) -> list[subprocess.Popen]:
     """Start `count` more processes of the same command (workers=1) on the same study."""
     logs_dir.mkdir(parents=True, exist_ok=True)
-    from experiments.redact import masked_url
+    from experiments.common.redact import masked_url
 
     args = [a for a in argv if not a.startswith("workers=")] + ["workers=1"]
     secret = [a for a in args if masked_url(a) != a]  # passed by environment: `ps` shows argv

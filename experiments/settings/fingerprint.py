@@ -6,7 +6,7 @@ on the MLflow parent run and on every trial run and checkpoint. A rerun whose fi
 is refused before any training, naming each key that differs; `name=` runs it as a separate study.
 
 What it covers comes from the configuration schema: every leaf that is not plumbing
-(`experiments.config.PLUMBING` lists those, each with the reason), the profile's epoch scale,
+(`experiments.settings.config.PLUMBING` lists those, each with the reason), the profile's epoch scale,
 the photos' content and the study's definition. Values the study searches are covered by its
 space, not by their defaults. A setting added since a study was stored counts as unchanged at
 its default (every new setting defaults to the behaviour before it), so such a study is adopted
@@ -21,10 +21,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.config import RESULT_KEYS, RunConfig, data_source, flat_values
-from experiments.errors import UsageError
-from experiments.provenance import package_versions
-from experiments.study_spec import StudySpec
+from experiments.common.errors import UsageError
+from experiments.common.provenance import package_versions
+from experiments.settings.config import RESULT_KEYS, RunConfig, data_source, flat_values
+from experiments.settings.study_spec import StudySpec
 
 # Result settings fingerprinted as something other than their value.
 DERIVED = {"data.source": data_source}  # `folder` where data.train_dir gives the photos

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from experiments import records as r
-from experiments.pareto import CHAMPION_ALIAS, PARETO_ALIAS, front_aliases
+from experiments.analysis.pareto import CHAMPION_ALIAS, PARETO_ALIAS, front_aliases
+from experiments.common import records as r
 
 
 def front_lines(rows: list[dict], spec, numbers: list[int]) -> list[str]:
@@ -77,11 +77,11 @@ def register_front(
     The champion goes last, so that it is the newest version."""
     versions = {}
     for number, run_id in reversed(front):
-        version = tracker.model_version_of(registered, run_id) if run_id else None
+        version = tracker.model_version(registered, run_id) if run_id else None
         path = models_dir / f"trial-{number:03d}.keras"
         if version is None and run_id and path.exists():
             tracker.register_model(run_id, path, registered)
-            version = tracker.model_version_of(registered, run_id)
+            version = tracker.model_version(registered, run_id)
         if version is None:
             print(
                 f"Pareto-optimal trial {number}: its model file is not on this machine ({path}); "
@@ -104,7 +104,7 @@ def set_front_aliases(
         if number in versions
     }
     champion = wanted.get(CHAMPION_ALIAS)
-    if champion is not None and tracker.latest_model_version(registered) != champion:
+    if champion is not None and tracker.model_version(registered, None) != champion:
         newest = tracker.copy_model_version(registered, champion)
         wanted = {alias: newest if v == champion else v for alias, v in wanted.items()}
     ours = PARETO_ALIAS.partition("{")[0]

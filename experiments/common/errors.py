@@ -39,7 +39,7 @@ class StudyStopped(Exception):
 
 def first_line(error: BaseException, limit: int = 300) -> str:
     """`Type: the first line of its message`, at most `limit` characters."""
-    from experiments.redact import mask_secrets
+    from experiments.common.redact import mask_secrets
 
     text = mask_secrets((str(error).strip().splitlines() or [""])[0])
     return (f"{type(error).__name__}: {text}" if text else type(error).__name__)[:limit]

@@ -1,0 +1,1 @@
+"""Reading results: the best trial over seeds, the Pareto front."""

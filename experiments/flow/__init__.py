@@ -1,0 +1,1 @@
+"""A study's run and its end: orchestration, the trials table, the best model, the Pareto front."""

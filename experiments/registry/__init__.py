@@ -1,0 +1,1 @@
+"""The best models in MLflow's registry: logging, aliases, and serving them."""

@@ -1,0 +1,1 @@
+"""What a setting is: the typed schema, study files, overrides, the fingerprint, engine names."""

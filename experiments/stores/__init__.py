@@ -1,0 +1,1 @@
+"""Where studies live: store URLs, locks, liveness, heartbeats and worker processes."""

@@ -1,0 +1,1 @@
+"""One trial: values -> settings -> model -> fit -> metrics, its photos and its figures."""
