@@ -65,16 +65,22 @@ class TrialRunRecords(TrackerState):
             self._monitors[run_id].start()
         return run_id
 
-    def trial_run_id(self, number: int, engine: str) -> str | None:
-        """The finished MLflow run of trial `number` of this study and engine."""
-        runs = self.client.search_runs(
+    def _finished_trial_runs(self, engine: str, max_results: int, number: int | None = None):
+        """The finished trial runs of this study and `engine` (of trial `number` alone, if
+        given)."""
+        trial = f" and tags.`{r.TRIAL_TAG}` = '{number}'" if number is not None else ""
+        return self.client.search_runs(
             [self.experiment_id],
             filter_string=(
-                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_TRIAL}' and tags.`{r.TRIAL_TAG}` = '{number}' "
-                f"and tags.`{r.ENGINE_TAG}` = '{engine}' and attributes.status = 'FINISHED'"
+                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_TRIAL}'{trial} and tags.`{r.ENGINE_TAG}` = "
+                f"'{engine}' and attributes.status = 'FINISHED'"
             ),
-            max_results=1,
+            max_results=max_results,
         )
+
+    def trial_run_id(self, number: int, engine: str) -> str | None:
+        """The finished MLflow run of trial `number` of this study and engine."""
+        runs = self._finished_trial_runs(engine, 1, number)
         return runs[0].info.run_id if runs else None
 
     def log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
@@ -153,15 +159,7 @@ class TrialRunRecords(TrackerState):
     def mark_trial_runs(self, tag: str, chosen: set[str]) -> None:
         """Tag every finished trial run of this study and engine: "true" on the `chosen` run
         ids, "false" on the others (a trial that left the front loses its mark)."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`{r.ROLE_TAG}` = '{r.ROLE_TRIAL}' and tags.`{r.ENGINE_TAG}` = "
-                f"'{self.engine}' and attributes.status = 'FINISHED'"
-            ),
-            max_results=50_000,
-        )
-        for run in runs:
+        for run in self._finished_trial_runs(self.engine, 50_000):
             value = str(run.info.run_id in chosen).lower()
             if run.data.tags.get(tag) != value:
                 self.set_tags(run.info.run_id, {tag: value})
