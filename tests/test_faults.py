@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from experiments.tracking import HTTP_RETRIES
 from tests.studies_helpers import load_trials, mlflow_runs, run_cli
 
 ARGS = ["study=optimizers", "profile=smoke", "trainer.checkpoint_every=0"]
@@ -143,6 +144,23 @@ def test_a_damaged_checkpoint_is_started_over_with_a_warning_and_the_study_finis
     assert steps == [1, 2, 3]
 
 
+def worker_environments(runs_dir: Path) -> list[dict[str, str]]:
+    """The environment of each extra worker (`workers=1` on its command line) of the study
+    kept in `runs_dir`, as the kernel holds it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            if str(runs_dir).encode() in command and b"workers=1" in command:
+                raw = (entry / "environ").read_bytes().decode(errors="replace").split("\0")
+                found.append(dict(item.split("=", 1) for item in raw if "=" in item))
+        except OSError:
+            continue  # ended meanwhile
+    return found
+
+
 def command_lines() -> list[bytes]:
     """The command line of every process on this machine."""
     lines = []
@@ -179,10 +197,19 @@ def test_an_mlflow_server_stopped_mid_study_stops_it_in_one_line_and_the_rerun_f
             stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         seen = wait_for_line(process, "trial 0 epoch 1/3")
+        # the mechanism: the study capped MLflow's retries before starting its worker, which
+        # inherited the cap (MLflow alone retries 7 times over about 4 minutes)
+        (worker,) = worker_environments(runs_dir)
+        assert (
+            worker["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+            == HTTP_RETRIES["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+            == "3"
+        )
+        assert worker["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "1"
     started = time.monotonic()
     out = "".join(seen) + process.stdout.read()
     assert process.wait(timeout=300) == 1, out[-3000:]
-    assert time.monotonic() - started < 120  # not minutes of MLflow's retries
+    assert time.monotonic() - started < 120  # a generous guard beside the mechanism
     err = stderr_file.read_text()
     assert "Traceback" not in err + out
     errors = [line for line in err.splitlines() if line.startswith("error:")]
