@@ -51,7 +51,7 @@ def session_command_lines(leader: int, but: int | None = None) -> list[bytes]:
 def run_watching_command_lines(*args: str) -> tuple[subprocess.CompletedProcess, set[bytes]]:
     """Run a study and, while it runs, read the command line of every process it starts (its
     workers and their children, all in its session) as `ps` would show them; the study's own
-    command line is the user's, as typed."""
+    command line is the user's, as typed, and so is that of a process it forks."""
     process = subprocess.Popen(
         [sys.executable, "-m", "experiments.run", *args], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -60,9 +60,11 @@ def run_watching_command_lines(*args: str) -> tuple[subprocess.CompletedProcess,
     outputs: list[str] = []
     reader = threading.Thread(target=lambda: outputs.extend(process.communicate(timeout=600)))
     reader.start()
+    typed = b"".join(arg.encode() + b"\0" for arg in process.args)  # as /proc holds argv
     while reader.is_alive():
         seen.update(session_command_lines(process.pid, but=process.pid))
         reader.join(timeout=0.2)
+    seen.discard(typed)  # a fork of the study itself (a library's helper) still shows its argv
     out, err = outputs or ("", "")
     return subprocess.CompletedProcess(process.args, process.returncode, out, err), seen
 

@@ -65,3 +65,45 @@ def test_the_ui_opens_any_store_a_study_accepts(runs_dir, tmp_path, capsys):
     assert str(journal) in dashboard_command([f"storage=journal:{journal}"])
     assert ui_main(["dashboard", f"storage=journal:{tmp_path / 'none.log'}"]) == 2
     assert "no Optuna storage at" in capsys.readouterr().err
+
+
+HOLD_A_WRITE = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size = 1")  # changed pages spill into the file at once
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE t SET value = value + 1")
+connection.execute("INSERT INTO t SELECT value + 1000 FROM t")
+print("writing", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_writer_killed_mid_transaction_is_recovered_not_called_damaged(tmp_path):
+    """`kill -9` of a process in the middle of a write leaves a hot rollback journal; the next
+    check is SQLite's own recovery (the write rolled back), not a 'damaged store'."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from experiments.stores.store_urls import check_sqlite
+
+    path = tmp_path / "mlflow.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE t (value INTEGER)")
+        connection.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(2000)])
+    connection.close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_WRITE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline().strip() == "writing"  # its transaction is open
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=30)
+    journal = tmp_path / "mlflow.db-journal"
+    assert journal.is_file() and journal.stat().st_size > 0  # hot: the write was cut short
+    check_sqlite(f"sqlite:///{path}", "MLflow store")  # no error: recovered
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT count(*), sum(value) FROM t").fetchone()
+    connection.close()
+    assert rows == (2000, sum(range(2000)))  # as before the killed write

@@ -57,15 +57,30 @@ def check_sqlite(url: str, what: str) -> None:
     with open(path, "rb") as handle:
         if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             raise UsageError(f"{what} {path} is not a SQLite database (damaged?); {advice}")
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
-        verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+        verdict = _quick_check(path, "ro")
+    except sqlite3.OperationalError as error:
+        if "readonly" not in str(error):
+            raise UsageError(f"{what} {path} is damaged ({error}); {advice}") from None
+        # A writer killed mid-transaction left a hot journal, which a read-only connection
+        # cannot roll back: SQLite's own recovery, done by the next writer, is not damage.
+        try:
+            verdict = _quick_check(path, "rw")
+        except sqlite3.DatabaseError as again:
+            raise UsageError(f"{what} {path} is damaged ({again}); {advice}") from None
     except sqlite3.DatabaseError as error:
         raise UsageError(f"{what} {path} is damaged ({error}); {advice}") from None
-    finally:
-        connection.close()
     if verdict != "ok":
         raise UsageError(f"{what} {path} is damaged ({verdict.splitlines()[0]}); {advice}")
+
+
+def _quick_check(path: Path, mode: str) -> str:
+    """SQLite's `quick_check` of the database at `path`, opened in `mode` ("ro" or "rw")."""
+    connection = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=60)
+    try:
+        return connection.execute("PRAGMA quick_check").fetchone()[0]
+    finally:
+        connection.close()
 
 
 def open_optuna_storage(url: str, heartbeat: int | None = None, retry=None):
