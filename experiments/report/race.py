@@ -47,16 +47,21 @@ def race_figures(stored, folder: Path) -> list[tuple[str, str, Path]]:
     ]
 
 
+def deciding_entry(race: dict, name: str) -> dict | None:
+    """Comparison `name` at the look that decided it, else at its last look; None where the
+    race never judged it."""
+    entries = [c for look in race["looks"] for c in look if c["comparison"] == name]
+    return next((c for c in entries if c["decided"]), entries[-1] if entries else None)
+
+
 def race_sentences(stored) -> list[str]:
     """One sentence per raced comparison: the look that decided it, or its last."""
     race = race_record(stored)
     if race is None:
         return []
-    final = {c["comparison"]: c for look in race["looks"] for c in look if c["decided"]}
-    last = {c["comparison"]: c for c in race["looks"][-1]}
     sentences = []
-    for name, entry in last.items():
-        entry = final.get(name, entry)
+    for name in [c["comparison"] for c in race["looks"][-1]]:
+        entry = deciding_entry(race, name)
         if entry["difference"] is None:
             sentences.append(f"Raced: {name}: no two groups to compare.")
             continue
@@ -83,10 +88,9 @@ def raced_interval(stored, name: str, metric: str, race: dict | None = None) -> 
     race = race_record(stored) if race is None else race
     if race is None:
         return None
-    entries = [c for look in race["looks"] for c in look if c["comparison"] == name]
-    if not entries or entries[-1]["metric"] != metric or entries[-1]["difference"] is None:
+    entry = deciding_entry(race, name)
+    if entry is None or entry["metric"] != metric or entry["difference"] is None:
         return None
-    entry = next((c for c in entries if c["decided"]), entries[-1])
 
     def number(value) -> float:
         return math.nan if value is None else float(value)

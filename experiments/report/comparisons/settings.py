@@ -11,6 +11,7 @@ import pandas as pd
 from colorize.metrics import loss_text
 from experiments.analysis.ranking import Ranking, rank
 from experiments.common import records
+from experiments.engines import racing
 from experiments.report.race import BEST_VS_RUNNER_UP, raced_interval
 from experiments.report.stored_study import StoredStudy
 from experiments.report.tables import (
@@ -62,10 +63,8 @@ def ranking(stored: StoredStudy) -> Ranking | None:
     if found is None or found.runner_up is None or raced is None:
         return found
 
-    def group(settings: dict) -> str:  # as the race names a group
-        return " ".join(f"{k}={v}" for k, v in settings.items()) or "(one setting)"
-
-    if (raced["a"], raced["b"]) != (group(found.best), group(found.runner_up)):
+    best, runner_up = (racing.shown(tuple(g.items())) for g in (found.best, found.runner_up))
+    if (raced["a"], raced["b"]) != (best, runner_up):  # named as the race names its groups
         return found  # the race judged other groups at the look that decided it
     return replace(found, interval=raced["interval"])
 
