@@ -33,13 +33,11 @@ def main() -> None:
     from colorize.datasets.landscapes import landscape_photos
     from colorize.evaluate import evaluate, fit_side
     from colorize.predict import colorize_rgb, load_model
-    from experiments.registry.model_registry import download_keras_model
 
     photos = [(ref.name.split(":", 1)[-1], ref.read()) for ref in landscape_photos("test")]
     models, scores = {}, {}
     for head in HEADS:
-        path = download_keras_model(f"models:/{args.study}@loss-{head}")
-        models[head] = load_model(path)
+        models[head] = load_model(f"models:/{args.study}@loss-{head}")
         scores[head] = evaluate(models[head][0], photos, models[head][1]["l_scaling"])
     gray = scores[HEADS[0]].mean("gray")
     print(f"{len(photos)} landscape test photos")

@@ -4,10 +4,12 @@ configuration checks, command-line help and the report read them without loading
 deep-learning stack.
 
 To add an optimizer, add its Keras name here (and its display name); nothing else changes. To add
-a head, add its name to `LOSSES` and its module to `colorize/heads/`.
+a head, add its card to `colorize.head_cards` and its module to `colorize/heads/`.
 """
 
 from __future__ import annotations
+
+from colorize.head_cards import HEAD_CARDS
 
 # Keras optimizer names (`keras.optimizers.get`) -> display name.
 OPTIMIZERS = {"adamax": "Adamax", "adam": "Adam", "rmsprop": "RMSprop"}
@@ -19,7 +21,7 @@ STRIDES = (1, 2)
 L_SCALINGS = ("unit", "centered", "raw")
 # How the network encodes colour (a module of `colorize.heads` each): the paper's regression of
 # a/b with MSE (the default), or Zhang et al.'s classification over quantized a/b bins.
-LOSSES = ("mse", "classification")
+LOSSES = tuple(HEAD_CARDS)
 DEFAULT_LOSS = "mse"
 
 

@@ -8,7 +8,9 @@ A model is a `.keras` file with a `<name>.json` beside it holding the settings i
 `temperature` and bin count). Whatever the head, the saved model takes scaled L and returns
 a/b / 128, so colorizing never depends on it; a model saved before heads existed is an `mse`
 model. Other references (`runs:/<id>/model`, `models:/<name>/latest`) are resolved by
-plug-ins registered under the entry-point group `colorize.model_resolvers`, keyed by URI scheme.
+plug-ins registered under the entry-point group `colorize.model_resolvers`, keyed by URI scheme:
+each is called with the URI and a scratch folder to download into, which is removed once the model
+is loaded (a 25 MB copy per load would otherwise pile up in the temp folder).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -63,7 +66,7 @@ def save_model(
     return path
 
 
-def _resolve(reference: str) -> Path:
+def _resolve(reference: str, scratch: Path) -> Path:
     path = Path(reference).expanduser()
     if path.exists():
         return path
@@ -76,7 +79,7 @@ def _resolve(reference: str) -> Path:
         known = ", ".join(f"{name}:/" for name in sorted(resolvers)) or "none installed"
         raise ModelNotFound(f"no resolver for model URI {reference} (known: {known})")
     try:
-        return Path(resolvers[scheme].load()(reference))
+        return Path(resolvers[scheme].load()(reference, scratch))
     except Exception as error:  # a resolver's own failure (unreachable store, unknown model)
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ModelNotFound(message) from None
@@ -84,7 +87,11 @@ def _resolve(reference: str) -> Path:
 
 def load_model(reference: str | Path) -> tuple[keras.Model, dict]:
     """Load a model (file path or URI) in Keras' safe mode; returns it with its settings."""
-    path = _resolve(str(reference))
+    with tempfile.TemporaryDirectory(prefix="colorize-model-") as scratch:
+        return _load(_resolve(str(reference), Path(scratch)))
+
+
+def _load(path: Path) -> tuple[keras.Model, dict]:
     if path.is_dir():
         found = sorted(path.rglob("*.keras"))
         if not found:

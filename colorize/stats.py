@@ -43,6 +43,10 @@ class Interval:
             return -1
         return 0
 
+    def flipped(self) -> Interval:
+        """The same interval for b minus a."""
+        return Interval(-self.difference, -self.high, -self.low, self.test, self.enough)
+
     def describe(self, unit: str = "", digits: int = 2) -> str:
         """'+1.23 (95 % CI +0.45 to +2.01; Welch t-interval, 3 vs 3 seeds)'."""
         if math.isnan(self.low):

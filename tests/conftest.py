@@ -66,14 +66,16 @@ def photo_folder(tmp_path, embedded_photos) -> Path:
 @pytest.fixture(scope="session")
 def smoke_optimizers_study(tmp_path_factory):
     """One smoke `optimizers` study run through the real command, shared by the tests that only
-    read it (or rerun it, which adds nothing): (runs_dir, the finished process)."""
+    read it (or rerun it, which adds nothing): (runs_dir, the finished process). Run in a new
+    process, so its console is the one a user sees (`test_studies` reads it)."""
     from tests.studies_helpers import run_cli
 
     runs_dir = tmp_path_factory.mktemp("smoke-optimizers")
     # compiled, as at the quick profile (the smoke profile runs eagerly to start sooner)
     result = run_cli(
-        "study=optimizers", "profile=smoke", "trainer.run_eagerly=false", f"runs_dir={runs_dir}"
-    )
+        "study=optimizers", "profile=smoke", "trainer.run_eagerly=false", f"runs_dir={runs_dir}",
+        fresh=True,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return runs_dir, result
 

@@ -159,17 +159,26 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, port: int | None = No
 @contextmanager
 def running(command: list[str], health_url: str, env: dict | None = None, timeout: float = 120):
     """Start a server `command` in its own process group, wait until `health_url` answers 200,
-    yield the process, then stop the whole group (workers too) and wait until it is gone."""
+    yield the process, then stop the whole group (workers too) and wait until it is gone.
+
+    The command finds this environment's commands first on its PATH, as in an activated
+    environment (`mlflow models serve` runs `uvicorn` by name); a server that exits early fails
+    with the end of its output."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PATH": path, **(env or {})},
     )
 
     def healthy() -> bool:
-        assert process.poll() is None, f"{command[:3]} exited"
+        if process.poll() is not None:
+            output.seek(0)
+            raise AssertionError(f"{command[:3]} exited: {output.read()[-2000:]}")
         try:
             return requests.get(health_url, timeout=2).status_code == 200
         except requests.RequestException:
@@ -187,6 +196,7 @@ def running(command: list[str], health_url: str, env: dict | None = None, timeou
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        output.close()
 
     def group_gone() -> bool:
         try:

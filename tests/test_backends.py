@@ -45,6 +45,7 @@ def test_study_and_colorize_run_on_the_backend(backend, tmp_path, monkeypatch, e
         "trainer.mixed_precision=true",
         "trainer.run_eagerly=false",  # compiled, as on a GPU
         f"runs_dir={runs_dir}",
+        fresh=True,  # a new process on the backend chosen
     )
     assert study.returncode == 0, study.stderr[-3000:]
     # Keras imports TensorFlow where installed, even on another backend: quietly, here too.

@@ -245,7 +245,13 @@ def test_colorize_and_evaluate_commands_run_a_classification_model(
     inputs = tmp_path / "in"
     write_photo(inputs / "colour.jpg", embedded_photos["skimage:coffee"], size=48)
     result = run_colorize(
-        "--model", str(path), "--input", str(inputs), "--output", str(tmp_path / "out")
+        "--model",
+        str(path),
+        "--input",
+        str(inputs),
+        "--output",
+        str(tmp_path / "out"),
+        fresh=True,  # its console as a user sees it, native libraries' lines included
     )
     assert result.returncode == 0, result.stderr
     assert not native_log_lines(result.stderr)

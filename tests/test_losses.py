@@ -152,6 +152,28 @@ def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tm
     assert "Val. loss" not in table  # each head's loss is its own: never compared
 
 
+def test_the_report_judges_what_each_head_claims(losses_study, monkeypatch):
+    """The verdicts come from the heads' cards: a claim added to a card is judged (on its own
+    metric, by a Welch interval over seeds), a card without claims adds none."""
+    from dataclasses import replace
+
+    from colorize.head_cards import HEAD_CARDS, Claim
+    from experiments.report.comparisons import losses
+    from experiments.report.stored_study import load_study_records
+
+    stored = load_study_records("losses", str(losses_study[0]))
+    before = [v.finding for v in losses.verdicts(stored)]
+    assert before == [claim.finding for card in HEAD_CARDS.values() for claim in card.claims]
+    claim = Claim("ab_auc", True, "mse", "Classification has the higher a/b AuC")
+    card = HEAD_CARDS["classification"]
+    monkeypatch.setitem(HEAD_CARDS, "classification", replace(card, claims=(claim,)))
+    monkeypatch.setitem(HEAD_CARDS, "mse", replace(HEAD_CARDS["mse"], claims=()))
+    (verdict,) = losses.verdicts(stored)
+    assert verdict.finding == claim.finding
+    assert "a/b AuC, classification minus regression (mse)" in verdict.evidence
+    assert "Welch" in verdict.evidence
+
+
 def test_mlflow_serves_the_classification_model(losses_study, embedded_photos):
     """The classification head's registered model on MLflow's own server (`mlflow models
     serve`): its bins decoded to a/b there as they are here."""

@@ -211,7 +211,7 @@ def test_smoke_race_runs_rounds_to_the_cap_and_records_each_round(tmp_path):
     # the finding the race judged takes the race's repeated interval, not a fixed one
     from experiments.report.comparisons import losses
 
-    delta = losses.verdicts(stored)[1]
+    (delta,) = [v for v in losses.verdicts(stored) if "ΔE2000" in v.finding]
     assert sequential.METHOD in delta.evidence and "raced to 3 seeds" in delta.evidence
     assert "judged by the race (its verdicts follow)" in result.stdout
     assert "beyond seed noise" not in result.stdout and "within seed noise" not in result.stdout

@@ -58,10 +58,12 @@ def archive_server(small_photos, tmp_path):
     with zipfile.ZipFile(archive, "w") as handle:
         for path in small_photos:
             handle.write(path, f"photos/{path.name}")
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(served)
-    )  # fmt: skip
-    handler.log_message = lambda *args: None
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # no request lines among the command's output
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -133,7 +135,9 @@ def test_an_archive_whose_sha256_differs_is_refused_in_one_line(
     url, sha256, _ = archive_server
     wrong = "0" * 64
     monkeypatch.setenv("COLORIZE_CACHE", str(tmp_path / "cache"))
-    result = run_cli(*SMOKE, f"data.source=url:{url}#sha256={wrong}", f"runs_dir={tmp_path}/r")
+    result = run_cli(  # new: its whole stderr, as the download library's own logger writes it
+        *SMOKE, f"data.source=url:{url}#sha256={wrong}", f"runs_dir={tmp_path}/r", fresh=True
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     # the whole stderr: the download's progress, then one error line, and nothing else
     *progress, last = [line for line in result.stderr.strip().splitlines() if line.strip()]

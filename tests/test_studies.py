@@ -117,6 +117,8 @@ def test_best_model_is_registered_and_colorizes(optimizers_study, tmp_path, embe
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "cat.png").exists()
+    # The downloaded copy of the model (25 MB at full size) is removed once it is loaded.
+    assert not list((tmp_path / "tmp").glob("colorize-model-*"))
 
 
 @pytest.mark.parametrize(
@@ -185,6 +187,11 @@ def test_a_runs_dir_that_cannot_be_written_is_a_one_line_error_before_any_work(t
     assert under_a_file.stderr.strip() == (
         f"error: runs_dir {tmp_path / 'a-file' / 'runs'} cannot be written: "
         f"{tmp_path / 'a-file'} is not a folder"
+    )
+    # /proc says it is writable, but no folder can be made there
+    proc = run_cli("profile=smoke", "runs_dir=/proc/colorize-runs")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: runs_dir /proc/colorize-runs cannot be written: No such file or directory"
     )
     locked = tmp_path / "locked"
     locked.mkdir()

@@ -1,7 +1,8 @@
 """How the network encodes colour, one head per output representation, found by name.
 
 Each module of this package that defines `HEAD` (a `colorize.heads.base.Head`) is a head; its
-name must be listed in `colorize.choices.LOSSES`. To add one: a module here and its name there.
+name must have a card in `colorize.head_cards` (its name in reports, what its loss measures, what
+it claims over other heads). To add one: a module here and its card there.
 
 - `mse` (`regression.py`, the paper's and the default): two tanh channels, a/b / 128, MSE loss.
 - `classification` (`classification.py`, Zhang et al. 2016): logits over the in-gamut a/b bins,

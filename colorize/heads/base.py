@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from colorize.head_cards import HEAD_CARDS
+
 
 class Head:
     """One output representation of colour. Subclasses set `name` and override what differs."""
@@ -32,7 +34,11 @@ class Head:
     name: str = ""
     activation: str | None = None  # of the last convolution
     options: dict[str, float] = {}  # the head's own settings and their defaults
-    loss_label: str = ""  # what its training loss measures, as plots label it
+
+    @property
+    def loss_label(self) -> str:
+        """What its training loss measures, as plots label it (from its card)."""
+        return HEAD_CARDS[self.name].loss_label
 
     def channels(self) -> int:
         """Channels of the last convolution."""

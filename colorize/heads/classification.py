@@ -207,7 +207,6 @@ class ClassificationHead(Head):
     # rebalance: share of the uniform distribution in the class weights (1: none);
     # temperature: the decoded a/b's annealed mean (1: the mean; towards 0: the mode)
     options = {"rebalance": DEFAULT_REBALANCE, "temperature": DEFAULT_TEMPERATURE}
-    loss_label = "soft-encoded cross-entropy (nats)"
 
     def channels(self) -> int:
         return len(gamut.bin_centres())

@@ -31,7 +31,6 @@ def label_accuracy(y_true, y_pred):
 class RegressionHead(Head):
     name = "mse"
     activation = "tanh"
-    loss_label = "MSE on a/b / 128"
 
     def channels(self) -> int:
         return 2

@@ -79,6 +79,9 @@ class Engine(ABC):
     def open(self, fingerprint: Fingerprint, environment: dict[str, str]) -> None:
         """Create or load the study, recording the fingerprint (adopting an older study)."""
 
+    def close(self) -> None:  # noqa: B027 (most engines hold nothing)
+        """Let go of what `open` holds for the run (a lock), however the run ends."""
+
     @abstractmethod
     def recover(self, tracker) -> None:
         """Settle what a killed or interrupted earlier run left behind, before any new trial:

@@ -173,11 +173,16 @@ class KerasTunerEngine(Engine):
         stored = json.loads(path.read_text())
         return True, stored.get("values"), stored.get("environment")
 
+    def close(self) -> None:
+        if getattr(self, "lock", None) is not None:
+            self.lock.close()
+            self.lock = None
+
     def open(self, fingerprint, environment) -> None:
         from colorize.locks import hold
 
         self.project.mkdir(parents=True, exist_ok=True)
-        self.lock = hold(self.project / LOCK_FILE)  # freed when this process ends
+        self.lock = hold(self.project / LOCK_FILE)  # freed by `close`, or the process's end
         if self.lock is None:
             raise UsageError(
                 f"study {self.study} (engine=keras_tuner) is running in another process on "

@@ -56,7 +56,6 @@ from experiments.stores.workers import worker_index
 MAX_RETRY = 3
 POLL_SECONDS = 2.0
 
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 log = logging.getLogger(__name__)
 
@@ -92,6 +91,8 @@ class OptunaEngine(Engine):
 
     def __init__(self, cfg, spec, study, runs_dir):
         super().__init__(cfg, spec, study, runs_dir)
+        # heartbeats and the stale-trial callback are marked experimental; the study relies on them
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         try:
             self.pruner = make_pruner(spec)
         except (TypeError, ValueError) as error:  # an option value Optuna does not take

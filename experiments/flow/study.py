@@ -87,15 +87,20 @@ def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
 def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | None = None) -> int:
     secondary = is_secondary()
     spec = raced(cfg, spec)  # a race's seeds reach its cap (and its fingerprint says so)
-    import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
     runs_dir = Path(cfg.runs_dir).expanduser()
-    _check_places(cfg, runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    _check_places(cfg, runs_dir)  # before the seconds Keras takes to load: a mistake is told now
+    import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. under /proc, which says it is writable
+        raise UsageError(
+            f"runs_dir {cfg.runs_dir} cannot be written: {error.strerror or error}"
+        ) from None
     name, dataset, current, environment, engine, tracker = _prepare(cfg, spec, profile, runs_dir)
     data, skipped = _load(dataset)
     engine.open(current, environment)
-    tracker.start_study_run(engine.location, spec.name, current.hash)
     try:
+        tracker.start_study_run(engine.location, spec.name, current.hash)
         return _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, data,
                            skipped, current, environment, engine, tracker)  # fmt: skip
     except Exception:  # the command stops (exit 1): never leave the study's run RUNNING
@@ -104,6 +109,8 @@ def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | Non
                 if tracker.client.get_run(tracker.parent_run_id).info.status == "RUNNING":
                     tracker.end_study_run("FAILED")
         raise
+    finally:
+        engine.close()
 
 
 def _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, data, skipped,

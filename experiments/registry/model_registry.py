@@ -74,12 +74,12 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str |
     return None if version is None else str(version)
 
 
-def download_keras_model(uri: str) -> Path:
-    """Download an MLflow model and return its `.keras` file, with its settings beside it."""
+def download_keras_model(uri: str, target: Path) -> Path:
+    """Download an MLflow model into the folder `target` and return its `.keras` file, with its
+    settings beside it."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    target = Path(tempfile.mkdtemp(prefix="colorize-model-"))
     try:
         local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(target)))
     except Exception as error:

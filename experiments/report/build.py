@@ -20,7 +20,7 @@ from experiments.report.humantest import HEADING, human_section
 from experiments.report.overview import READING, description, overview_items
 from experiments.report.pdf import ReportPdf
 from experiments.report.stored_study import StoredStudy, download_artifact
-from experiments.report.tables import Table, space_column, trials_table
+from experiments.report.tables import Row, Table, space_column, trials_table
 
 MAX_SAMPLE_GROUPS = 6
 MAX_STRIP_GROUPS = 4  # columns of the side-by-side figure between gray and truth
@@ -47,17 +47,19 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
     best = "best model"
     if stored.is_multi:  # no single best: the champion of the front stands for the study
         best = f"champion (the Pareto-optimal trial best by {stored.objectives[0][0]})"
-    rows, records = [], []
-    for item in [*scores["photos"], {"photo": "mean", **scores["mean"], "beats_gray": None}]:
+
+    def row(item: dict) -> Row:
         model, gray = item["model"], item["gray"]
         beats = {True: "yes", False: "no", None: ""}[item["beats_gray"]]
         cells = [f"{METRIC[k].fmt(model[k])} / {METRIC[k].fmt(gray[k])}" for k in shown]
-        rows.append([item["photo"], *cells, beats])
-        records.append(
-            {"photo": item["photo"], **{f"model_{k}": v for k, v in model.items()},
-             **{f"gray_{k}": v for k, v in gray.items()}, "beats_gray": item["beats_gray"]}
-        )  # fmt: skip
-    table = Table(
+        return [item["photo"], *cells, beats], {
+            "photo": item["photo"], **{f"model_{k}": v for k, v in model.items()},
+            **{f"gray_{k}": v for k, v in gray.items()}, "beats_gray": item["beats_gray"],
+        }  # fmt: skip
+
+    items = [*scores["photos"], {"photo": "mean", **scores["mean"], "beats_gray": None}]
+    table = Table.of_rows(
+        map(row, items),
         name="gray",
         title=f"Against gray: the {best} on {scores.get('source', 'the test photos')}",
         columns=[
@@ -65,8 +67,6 @@ def gray_table(stored: StoredStudy, scratch: Path) -> tuple[Table | None, str]:
             *(METRIC[k].label + (" model / gray" if i == 0 else "") for i, k in enumerate(shown)),
             "Beats gray",
         ],
-        rows=rows,
-        frame=pd.DataFrame(records),
         notes=[
             f"Each photo colorized from its L by the study's {best} (trial "
             f"{scores.get('trial', '?')}), beside gray: its L with a = b = 0. A photo beats "
@@ -283,14 +283,15 @@ def build_report(stored: StoredStudy, reports_dir: Path) -> Report:
 
 
 def loss_labels(stored: StoredStudy) -> dict[int, str]:
-    """What each trial's training loss measures, as its head labels it (the head from the
+    """What each trial's training loss measures, as its head's card labels it (the head from the
     trial's `loss` setting; a study stored before heads existed trained the default)."""
     from colorize.choices import DEFAULT_LOSS
-    from colorize.heads import get_head  # keras: imported only to draw the curves
+    from colorize.head_cards import HEAD_CARDS
 
     column = space_column(stored, "loss")
     heads = stored.trials.get(column, pd.Series(DEFAULT_LOSS, index=stored.trials.index))
+    names = [str(head) if isinstance(head, str) else DEFAULT_LOSS for head in heads]
     return {
-        int(number): get_head(str(head) if isinstance(head, str) else DEFAULT_LOSS).loss_label
-        for number, head in zip(stored.trials["number"], heads, strict=True)
+        int(number): HEAD_CARDS[name].loss_label if name in HEAD_CARDS else f"{name} loss"
+        for number, name in zip(stored.trials["number"], names, strict=True)
     }

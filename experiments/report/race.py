@@ -13,10 +13,8 @@ from experiments.report import figures
 from experiments.report.stored_study import download_artifact
 
 RACE_ARTIFACT = "race.json"  # as `experiments.engines.racing` logs it
-# The names the study files give the comparisons a report's verdicts rest on
-ADAMAX_VS_RMSPROP, BEST_VS_RUNNER_UP, MSE_VS_CLASSIFICATION = (
-    "adamax vs rmsprop", "best vs runner-up", "mse vs classification",
-)  # fmt: skip
+# The names the study files give the comparisons the optimizers report's verdicts rest on
+ADAMAX_VS_RMSPROP, BEST_VS_RUNNER_UP = "adamax vs rmsprop", "best vs runner-up"
 
 
 def race_record(stored, folder: Path | None = None) -> dict | None:
@@ -91,15 +89,34 @@ def raced_interval(stored, name: str, metric: str, race: dict | None = None) -> 
     entry = deciding_entry(race, name)
     if entry is None or entry["metric"] != metric or entry["difference"] is None:
         return None
+    return {"interval": _interval(entry, race), "a": entry["a"], "b": entry["b"]}
 
+
+def raced_between(stored, a: str, b: str, metric: str) -> stats.Interval | None:
+    """The race's repeated interval of group `a` minus group `b` (as the race shows groups:
+    "loss=mse") on `metric`, whichever way round the study named the comparison (`raced_interval`
+    says why it stands for the finding). None where the study did not race that pair on it."""
+    race = race_record(stored)
+    if race is None:
+        return None
+    for name in dict.fromkeys(c["comparison"] for look in race["looks"] for c in look):
+        entry = deciding_entry(race, name)
+        if entry["metric"] != metric or entry["difference"] is None:
+            continue
+        if (entry["a"], entry["b"]) in ((a, b), (b, a)):
+            interval = _interval(entry, race)
+            return interval if entry["a"] == a else interval.flipped()
+    return None
+
+
+def _interval(entry: dict, race: dict) -> stats.Interval:
     def number(value) -> float:
         return math.nan if value is None else float(value)
 
-    interval = stats.Interval(
+    return stats.Interval(
         float(entry["difference"]),
         number(entry["low"]),
         number(entry["high"]),
         f"{entry['test']}, raced to {entry['seeds']} seeds; {race['method']}",
         enough=bool(entry["decided"]),  # undecided at the cap: inconclusive, whatever it shows
     )
-    return {"interval": interval, "a": entry["a"], "b": entry["b"]}

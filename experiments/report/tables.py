@@ -9,8 +9,9 @@ keeps; shown in percent as the paper does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,21 @@ class Table:
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     wide: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[Row], **fields: Any) -> Table:
+        """A table from rows each given once, as shown and as recorded (`Row`); `fields`: the
+        other attributes (name, title, columns, notes, wide)."""
+        rows = list(rows)
+        return cls(
+            rows=[cells for cells, _ in rows],
+            frame=pd.DataFrame([record for _, record in rows]),
+            **fields,
+        )
+
+
+# One table row: its display cells, and the same row with numbers for the CSV.
+Row = tuple[list[str], dict[str, Any]]
 
 
 @dataclass(frozen=True)

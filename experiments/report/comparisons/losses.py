@@ -1,11 +1,13 @@
-"""Regression against classification (`study=losses`): the two heads over seeds.
+"""The heads over seeds (`study=losses`): regression against classification.
 
-Verdicts, each a Welch 95 % t-interval over seeds (`inconclusive` where it holds zero or with
-fewer than 3 seeds a head):
-- "classification with rebalancing colours more vividly than regression": the colourfulness of
-  the validation photos as colorized, classification minus regression (Zhang et al. 2016);
-- "regression has the lower ΔE2000": validation CIEDE2000, regression minus classification
-  (a mean-squared error is minimized by the mean colour, which CIEDE2000 also favours).
+The verdicts are the heads' own claims (`colorize.head_cards`), one each, judged on the metric
+the claim names by a Welch 95 % t-interval over seeds (`inconclusive` where it holds zero or
+with fewer than 3 seeds a head), or, for a raced study that raced the pair on that metric, by
+the race's repeated interval. Today's claims:
+- classification: "with rebalancing colours more vividly than regression": the colourfulness of
+  the validation photos as colorized (Zhang et al. 2016);
+- regression: "has the lower ΔE2000": validation CIEDE2000 (a mean-squared error is minimized
+  by the mean colour, which CIEDE2000 also favours).
 
 Each head's validation loss measures something else (MSE on a/b, cross-entropy over bins), so
 the tables leave it out: heads are compared on what they share.
@@ -18,12 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from colorize import stats
-from experiments.report.race import (
-    MSE_VS_CLASSIFICATION,
-    race_figures,
-    race_sentences,
-    raced_interval,
-)
+from colorize.head_cards import HEAD_CARDS, Claim
+from experiments.report.race import race_figures, race_sentences, raced_between
 from experiments.report.tables import (
     COLUMNS,
     Table,
@@ -34,65 +32,59 @@ from experiments.report.tables import (
 )
 from experiments.report.verdicts import Grouping, Verdict, word_of
 
-REGRESSION, CLASSIFICATION = "mse", "classification"
-NAMES = {REGRESSION: "regression (mse)", CLASSIFICATION: "classification"}
 VERDICTS_HEADING = "Verdicts on regression or classification (Zhang, Isola & Efros 2016)"
+
+
+def shown(head: str) -> str:
+    """A head as tables and verdicts name it."""
+    return HEAD_CARDS[head].shown if head in HEAD_CARDS else head
+
+
+def _ordered(heads) -> list[str]:
+    """Heads in the cards' order, any head this code no longer knows last."""
+    known = list(HEAD_CARDS)
+    return sorted(set(heads), key=lambda k: (known.index(k) if k in known else len(known), k))
 
 
 def _by_loss(stored) -> dict[str, pd.DataFrame]:
     complete = stored.complete_trials()
     keys = complete[space_column(stored, "loss")].astype(str)
-    order = [REGRESSION, CLASSIFICATION]
-    found = sorted(set(keys), key=lambda k: (order.index(k) if k in order else len(order), k))
-    return {key: complete[keys == key] for key in found}
+    return {key: complete[keys == key] for key in _ordered(keys)}
 
 
-def _verdict(
-    groups, metric: str, first: str, second: str, finding: str, unit: str, raced=None
-) -> Verdict:
-    """`raced`: the race's verdict on this comparison (`raced_interval`), if the study raced it."""
-    missing = [NAMES[k] for k in (first, second) if k not in groups]
+def _verdict(stored, groups, head: str, claim: Claim) -> Verdict:
+    missing = [shown(k) for k in (head, claim.over) if k not in groups]
     if missing:
-        return Verdict(finding, "inconclusive", f"No finished {' or '.join(missing)} trial.")
-    spec = COLUMNS[metric]
-    interval = (
-        raced["interval"]
-        if raced
-        else stats.welch_interval(
-            values(groups[first], spec), values(groups[second], spec), "seeds"
+        return Verdict(claim.finding, "inconclusive", f"No finished {' or '.join(missing)} trial.")
+    spec = COLUMNS[claim.metric]
+    # a raced study's looks at these seeds need the race's repeated interval to keep 95 %
+    interval = raced_between(stored, f"loss={head}", f"loss={claim.over}", claim.metric)
+    if interval is None:
+        interval = stats.welch_interval(
+            values(groups[head], spec), values(groups[claim.over], spec), "seeds"
         )
-    )
-    means = ", ".join(
-        f"{NAMES.get(k, k)} {spec.fmt(values(f, spec).mean())}" for k, f in groups.items()
-    )
+    means = ", ".join(f"{shown(k)} {spec.fmt(values(f, spec).mean())}" for k, f in groups.items())
     evidence = (
-        f"{spec.header}, {NAMES[first]} minus {NAMES[second]}: {interval.describe(unit)}. "
+        f"{spec.header}, {shown(head)} minus {shown(claim.over)}: {interval.describe()}. "
         f"Means over seeds: {means}."
     )
-    return Verdict(finding, word_of(interval, +1 if metric != "delta_e2000" else -1), evidence)
+    return Verdict(claim.finding, word_of(interval, +1 if claim.higher else -1), evidence)
 
 
 def verdicts(stored) -> list[Verdict]:
+    """Each head's claims, in the cards' order: the heads asked what to compare."""
     groups = _by_loss(stored)
     return [
-        _verdict(
-            groups, "colorfulness_pred", CLASSIFICATION, REGRESSION,
-            "Classification with rebalancing colours more vividly than regression", "",
-        ),
-        _verdict(
-            groups, "delta_e2000", REGRESSION, CLASSIFICATION,
-            "Regression has the lower ΔE2000", "",
-            raced_interval(stored, MSE_VS_CLASSIFICATION, "delta_e2000"),
-        ),
-    ]  # fmt: skip
+        _verdict(stored, groups, head, claim)
+        for head, card in HEAD_CARDS.items()
+        for claim in card.claims
+    ]
 
 
 def losses_table(stored) -> Table:
     """Per head over seeds: every shared metric, epochs, early stopping."""
     names = [m.name for m in shared_metrics(stored)]
-    rows, records = group_rows(
-        _by_loss(stored), names, lambda key: NAMES.get(key, key), ("loss", str)
-    )
+    rows, records = group_rows(_by_loss(stored), names, shown, ("loss", str))
     columns = ["Head", "Trials", *(COLUMNS[n].header for n in names), "Early stop"]
     return Table(
         name="",
@@ -118,10 +110,7 @@ def tables(stored) -> list[Table]:
 def grouping(stored) -> Grouping:
     trials = stored.trials.set_index("number", drop=False)
     keys = trials[space_column(stored, "loss")].astype(str)
-    labels = keys.map(lambda k: NAMES.get(k, k))
-    order = [NAMES[k] for k in (REGRESSION, CLASSIFICATION) if k in set(keys)]
-    order += sorted(set(labels) - set(order))
-    return Grouping("head", labels, order)
+    return Grouping("head", keys.map(shown), [shown(k) for k in _ordered(keys)])
 
 
 def figures_of(stored, folder: Path) -> list[tuple[str, str, Path]]:

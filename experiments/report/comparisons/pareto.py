@@ -17,7 +17,7 @@ from experiments.common import records
 from experiments.report import figures
 from experiments.report.comparisons.settings import failure_table
 from experiments.report.stored_study import StoredStudy
-from experiments.report.tables import COLUMNS, QUALITY, Table, cell, header, space_column
+from experiments.report.tables import COLUMNS, QUALITY, Row, Table, cell, header, space_column
 from experiments.report.verdicts import Grouping, Verdict
 
 MAX_SAMPLES = 12  # sample strips shown, from the front's first
@@ -53,24 +53,22 @@ def front_table(stored: StoredStudy) -> Table:
     names = stored.space
     objectives = objective_names(stored)
     shown = objectives + [m for m in QUALITY if m not in objectives]
-    rows, records_ = [], []
-    for rank, number in enumerate(numbers, start=1):
+
+    def row(rank: int, number: int) -> Row:
         trial = trials.loc[number]
-        one = trial.to_frame().T
         settings = [trial[space_column(stored, n)] for n in names]
         alias = PARETO_ALIAS.format(rank=rank)
-        rows.append(
-            [alias, str(number), *map(_setting, settings), *(cell(one, COLUMNS[m]) for m in shown)]
-        )
-        records_.append(
-            {
-                "alias": alias,
-                "trial": number,
-                **dict(zip(names, settings, strict=True)),
-                **{m: float(pd.to_numeric(trial[COLUMNS[m].column])) for m in shown},
-                "mlflow_run_id": trial["run_id"],
-            }
-        )
+        cells = [alias, str(number), *map(_setting, settings)]
+        cells += [cell(trial.to_frame().T, COLUMNS[m]) for m in shown]
+        record = {
+            "alias": alias,
+            "trial": number,
+            **dict(zip(names, settings, strict=True)),
+            **{m: float(pd.to_numeric(trial[COLUMNS[m].column])) for m in shown},
+            "mlflow_run_id": trial["run_id"],
+        }
+        return cells, record
+
     described = ", ".join(f"{COLUMNS[m].header} ({d})" for m, d in stored.objectives)
     complete = stored.count("COMPLETE")
     notes = [
@@ -80,7 +78,8 @@ def front_table(stored: StoredStudy) -> Table:
         "model's `champion` alias, and the model scored against gray; each is registered as "
         "`pareto-<n>`."
     ]
-    return Table(
+    return Table.of_rows(
+        (row(rank, number) for rank, number in enumerate(numbers, start=1)),
         name="",
         title=f"{stored.name}: the Pareto front of {', '.join(objectives)}",
         columns=[
@@ -89,8 +88,6 @@ def front_table(stored: StoredStudy) -> Table:
             *(header(n) for n in names),
             *(COLUMNS[m].header for m in shown),
         ],
-        rows=rows,
-        frame=pd.DataFrame(records_),
         notes=notes,
     )
 
