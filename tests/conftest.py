@@ -80,6 +80,19 @@ def smoke_optimizers_study(tmp_path_factory):
     return runs_dir, result
 
 
+@pytest.fixture(scope="session")
+def smoke_losses_study(tmp_path_factory):
+    """One smoke `losses` study (both heads trained and registered) run through the command,
+    shared by the tests of the heads and of the human test, each of which works on its own copy
+    (`copy_stores`): (runs_dir, the finished command)."""
+    from tests.studies_helpers import run_cli
+
+    runs_dir = tmp_path_factory.mktemp("smoke-losses") / "mlruns"
+    result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return runs_dir, result
+
+
 def pytest_runtest_setup(item):
     """A test marked `needs(what, present)` (`tests/needs.py`) without what it needs: skipped
     here, failed in CI."""

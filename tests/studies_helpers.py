@@ -37,6 +37,13 @@ def run_cli(
     )
 
 
+def run_report(*args: str) -> subprocess.CompletedProcess:
+    """`python -m experiments.report *args`, in this process (`run_in_process`)."""
+    from experiments.report.__main__ import main
+
+    return run_in_process(main, ["-m", "experiments.report", *args])
+
+
 def run_in_process(
     main: Callable[[list[str]], int],
     argv: list[str],

@@ -21,18 +21,16 @@ from mlflow.tracking import MlflowClient
 
 from experiments.humantest.scripted import call, take_test
 from experiments.humantest.store import AnswerStore
-from tests.studies_helpers import copy_stores, run_cli
+from tests.studies_helpers import copy_stores, run_report
 
 LINK = re.compile(r"(http://[\d.]+:(\d+))/\?t=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture(scope="module")
-def losses_study(tmp_path_factory) -> Path:
-    """A smoke `losses` study with its test prepared once (`--results` prepares, serves nothing);
-    each test works on a copy."""
-    runs_dir = tmp_path_factory.mktemp("humantest-losses")
-    result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+def losses_study(smoke_losses_study, tmp_path_factory) -> Path:
+    """A copy of the session's smoke `losses` study with its test prepared once (`--results`
+    prepares, serves nothing); each test works on a copy of that."""
+    runs_dir = copy_stores(smoke_losses_study[0], tmp_path_factory.mktemp("humantest-losses"))
     prepared = subprocess.run(
         [*command(runs_dir)[:-1], "--results"], capture_output=True, text=True, timeout=600
     )
@@ -131,11 +129,9 @@ def test_participants_who_always_pick_the_original_fool_nobody_in_mlflow_and_the
         assert values["human.fool_rate_high"] == pytest.approx(1 - 0.025 ** (1 / 9))
         study = metrics(runs_dir, study_run(runs_dir))
         assert study[f"human.{alias}.fool_rate"] == 0.0
-    report = subprocess.run(
-        [sys.executable, "-m", "experiments.report", "study=losses", f"runs_dir={runs_dir}",
-         f"reports_dir={tmp_path / 'reports'}"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    report = run_report(
+        "study=losses", f"runs_dir={runs_dir}", f"reports_dir={tmp_path / 'reports'}"
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     # 0 of 9 fooled: the exact interval, 0 to 1 - 0.025^(1/9), lies below 50 %: reproduced
     high = f"{100 * (1 - 0.025 ** (1 / 9)):.1f}"

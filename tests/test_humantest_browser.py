@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from experiments.humantest.store import AnswerStore
 from tests import test_humantest
+from tests.studies_helpers import run_report
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.test_humantest import metrics, model_run, serving, store_of
 
@@ -92,11 +92,9 @@ def test_a_whole_session_in_chromium_with_practice_catch_pairs_and_a_time_limit(
     for alias in ("loss-mse", "loss-classification"):
         values = metrics(runs_dir, model_run(runs_dir, alias))
         assert values["human.answers"] == 3 and values["human.fool_rate"] == 0.0, out
-    report = subprocess.run(
-        [sys.executable, "-m", "experiments.report", "study=losses", f"runs_dir={runs_dir}",
-         f"reports_dir={tmp_path / 'reports'}"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    report = run_report(
+        "study=losses", f"runs_dir={runs_dir}", f"reports_dir={tmp_path / 'reports'}"
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     assert "Can people tell? people tell loss-classification's colorizations" in report.stdout
     if shutil.which("pdftoppm"):

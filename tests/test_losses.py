@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import mlflow
 import numpy as np
@@ -15,17 +14,23 @@ import pytest
 from scipy.stats import t as t_distribution
 
 from tests.needs import needs
-from tests.studies_helpers import load_trials, mlflow_runs, run_cli, run_colorize
+from tests.studies_helpers import (
+    copy_stores,
+    load_trials,
+    mlflow_runs,
+    run_cli,
+    run_colorize,
+    run_report,
+)
 
 ALIASES = ("champion", "loss-mse", "loss-classification")
 
 
 @pytest.fixture(scope="module")
-def losses_study(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("losses") / "mlruns"
-    result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return runs_dir, result
+def losses_study(smoke_losses_study, tmp_path_factory):
+    """This module's copy of the session's smoke `losses` study: (runs_dir, its command)."""
+    source, result = smoke_losses_study
+    return copy_stores(source, tmp_path_factory.mktemp("losses") / "mlruns"), result
 
 
 def _registry(runs_dir):
@@ -111,11 +116,7 @@ def test_the_classification_model_answers_as_an_mlflow_model(losses_study, embed
 @needs("poppler's pdftotext is not installed", shutil.which("pdftotext") is not None)
 def test_the_report_compares_the_heads_on_colour_with_a_verdict(losses_study, tmp_path):
     runs_dir, _ = losses_study
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.report", "study=losses", f"runs_dir={runs_dir}",
-         f"reports_dir={tmp_path}"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = run_report("study=losses", f"runs_dir={runs_dir}", f"reports_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     text = subprocess.run(
         ["pdftotext", "-layout", str(tmp_path / "losses.pdf"), "-"],

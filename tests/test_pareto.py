@@ -25,10 +25,10 @@ from tests.studies_helpers import (
     load_trials,
     mlflow_runs,
     run_cli,
+    run_report,
 )
 from tests.test_reliability import checkpointed, kill_group, wait_for_line, wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["study=pareto", "profile=smoke"]
 OBJECTIVES = ["delta_e2000", "colorfulness_gap"]
 needs_poppler = needs(
@@ -138,12 +138,7 @@ def test_the_champion_colorizes_as_models_latest(pareto_study, tmp_path, embedde
 @needs_poppler
 def test_the_pareto_report_shows_the_front_plot_table_and_samples(pareto_study, tmp_path):
     runs_dir, _ = pareto_study
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.report", "study=pareto", f"runs_dir={runs_dir}",
-         f"reports_dir={tmp_path}"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+    result = run_report("study=pareto", f"runs_dir={runs_dir}", f"reports_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     text = subprocess.run(
         ["pdftotext", "-raw", str(tmp_path / "pareto.pdf"), "-"],

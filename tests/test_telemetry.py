@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from experiments.common.telemetry import OPT_OUT_VARIABLES
 from tests.servers import free_port, wait_until
@@ -45,16 +44,17 @@ def test_the_ui_passes_the_users_telemetry_choice_to_its_server(
         start_new_session=True,
     )  # fmt: skip
 
-    def healthy() -> bool:
-        assert server.poll() is None, "the UI server exited"
+    def became_the_server() -> bool:
+        assert server.poll() is None, "the UI command exited"
         try:
-            return requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok
-        except requests.RequestException:
+            return b"mlflow\0ui\0" in Path(f"/proc/{server.pid}/cmdline").read_bytes()
+        except OSError:
             return False
 
     try:
-        wait_until(healthy, 120, "the MLflow UI server")
-        # `experiments.ui` replaced itself with the server: the same process, its environment
+        # `experiments.ui` replaces itself with the server (exec): from then on the process's
+        # environment is the one the server runs with, whatever it serves
+        wait_until(became_the_server, 120, "the MLflow UI server")
         seen = server_environment(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 
@@ -246,11 +248,21 @@ DAMAGES = {  # how a checkpoint's files are found damaged after they were writte
 }
 
 
+@pytest.fixture(scope="module")
+def two_epoch_checkpoint(smoke_data, tmp_path_factory):
+    """A checkpoint folder after a 2-epoch fit, made once: each case damages its own copy."""
+    folder = tmp_path_factory.mktemp("checkpoint")
+    train(build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=folder)
+    return folder
+
+
 @pytest.mark.parametrize("damage", list(DAMAGES))
-def test_unreadable_checkpoint_is_ignored_not_trusted(smoke_data, tmp_path, caplog, damage):
+def test_unreadable_checkpoint_is_ignored_not_trusted(
+    smoke_data, two_epoch_checkpoint, tmp_path, caplog, damage
+):
     """A damaged checkpoint is removed with a warning and the fit starts over; never an
     error."""
-    train(build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=tmp_path)
+    shutil.copytree(two_epoch_checkpoint, tmp_path, dirs_exist_ok=True)
     DAMAGES[damage](tmp_path)
     result = train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
     assert result.resumed_from_epoch == 0 and result.epochs_run == 1
