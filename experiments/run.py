@@ -24,7 +24,7 @@ from experiments.common.errors import (
     UsageError,
     first_line,
 )
-from experiments.common.redact import mask_console, remember
+from experiments.common.redact import guard_console
 from experiments.common.telemetry import honour_opt_out
 from experiments.settings import config as config_module
 from experiments.settings.config import (
@@ -121,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         print(help_text())
         return 0
-    mask_console()  # a store URL's password never reaches the console
-    for arg in args:
-        remember(arg.partition("=")[2])
+    guard_console(args)
     show_config = "--cfg" in args
     args = [a for a in args if a != "--cfg"]
     try:

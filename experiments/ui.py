@@ -19,9 +19,10 @@ import os
 import sys
 from pathlib import Path
 
+from experiments.common.command import command_args
 from experiments.common.errors import USAGE_EXIT, UsageError
 from experiments.common.links import experiment_link
-from experiments.common.redact import connectable, mask_console, masked_url, remember
+from experiments.common.redact import connectable, masked_url
 from experiments.common.telemetry import honour_opt_out
 from experiments.settings.overrides import parse
 from experiments.stores.store_urls import (
@@ -141,13 +142,9 @@ def runs_links(uri: str, host: str, port: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--help" in args or "-h" in args:
-        print(__doc__.strip())
+    args = command_args(argv, lambda: __doc__.strip())
+    if args is None:
         return 0
-    mask_console()
-    for arg in args:
-        remember(arg.partition("=")[2])
     dashboard = bool(args) and args[0] == "dashboard"
     try:
         command = dashboard_command(args[1:]) if dashboard else mlflow_ui_command(args)

@@ -72,6 +72,14 @@ class MaskingStream:
         return getattr(self._stream, name)
 
 
+def guard_console(args: list[str]) -> None:
+    """A command's first step: the secrets in the values it was given (`key=value`: a store
+    URL's password) are masked in everything the process prints from now on."""
+    mask_console()
+    for arg in args:
+        remember(arg.partition("=")[2])
+
+
 def mask_console() -> None:
     """Mask secrets in everything this process prints through `sys.stdout` and `sys.stderr`."""
     import sys

@@ -105,15 +105,11 @@ def parse_args(args: list[str]) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--help" in args or "-h" in args:
-        print(help_text())
-        return 0
-    from experiments.common.redact import mask_console, remember
+    from experiments.common.command import command_args
 
-    mask_console()  # a store URL's password never reaches the console
-    for arg in args:
-        remember(arg.partition("=")[2])
+    args = command_args(argv, help_text)
+    if args is None:
+        return 0
     try:
         options = parse_args(args)
         from experiments.report.stored_study import load_study_records

@@ -171,28 +171,31 @@ def group_rows(
     first: Callable[[str], str],
     key_field: tuple[str, Callable[[str], str]],
     extra: GroupExtra = lambda key, frame: ([], {}),
-) -> tuple[list[list[str]], list[dict]]:
+) -> list[Row]:
     """One row per group of trials over seeds (the optimizers', the heads' tables): its name
     (`first(key)`), trial count, each metric's mean ± std, early stopping, then `extra`'s cells;
     and its CSV record: the group (`key_field`: the field and what it holds of the key), trials,
     seeds, the metrics' means and stds, `extra`'s fields, the early-stopping counts."""
     field_name, field_value = key_field
-    rows, records = [], []
+    rows = []
     for key, frame in groups.items():
         cells, record = metric_cells(frame, names)
         own_cells, own_record = extra(key, frame)
-        rows.append([first(key), str(len(frame)), *cells, early_stopping(frame), *own_cells])
-        records.append(
-            {
-                field_name: field_value(key),
-                "trials": len(frame),
-                "seeds": ",".join(map(str, sorted(ints(frame["seed"])))),
-                **record,
-                **own_record,
-                **stop_record(frame),
-            }
+        shown = [first(key), str(len(frame)), *cells, early_stopping(frame), *own_cells]
+        rows.append(
+            (
+                shown,
+                {
+                    field_name: field_value(key),
+                    "trials": len(frame),
+                    "seeds": ",".join(map(str, sorted(ints(frame["seed"])))),
+                    **record,
+                    **own_record,
+                    **stop_record(frame),
+                },
+            )
         )
-    return rows, records
+    return rows
 
 
 def header(name: str) -> str:

@@ -84,14 +84,11 @@ def verdicts(stored) -> list[Verdict]:
 def losses_table(stored) -> Table:
     """Per head over seeds: every shared metric, epochs, early stopping."""
     names = [m.name for m in shared_metrics(stored)]
-    rows, records = group_rows(_by_loss(stored), names, shown, ("loss", str))
-    columns = ["Head", "Trials", *(COLUMNS[n].header for n in names), "Early stop"]
-    return Table(
+    return Table.of_rows(
+        group_rows(_by_loss(stored), names, shown, ("loss", str)),
         name="",
         title="Regression or classification (mean ± std over seeds, validation photos)",
-        columns=columns,
-        rows=rows,
-        frame=pd.DataFrame(records),
+        columns=["Head", "Trials", *(COLUMNS[n].header for n in names), "Early stop"],
         notes=[
             "Colourful: Hasler-Suesstrunk colourfulness of the colorized photos (truth: of the "
             "photos themselves); colour gap: |colourful - truth's| per photo. Rebal. AuC: the "

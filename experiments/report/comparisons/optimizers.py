@@ -93,14 +93,12 @@ def optimizer_table(stored) -> Table:
         }
 
     name = paper.optimizer_name
-    rows, records = group_rows(_by_optimizer(stored), names, name, ("optimizer", name), own)
     columns = ["Optimizer", "Trials", *(COLUMNS[n].header for n in names), "Early stop", "Paper"]
-    return Table(
+    return Table.of_rows(
+        group_rows(_by_optimizer(stored), names, name, ("optimizer", name), own),
         name="",
         title="Optimizers: the paper's first result (mean ± std over seeds)",
         columns=columns,
-        rows=rows,
-        frame=pd.DataFrame(records),
         notes=[v.sentence() for v in verdicts(stored)] + race_sentences(stored),
         wide={len(columns) - 1},
     )
