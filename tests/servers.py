@@ -127,6 +127,10 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, port: int | None = No
             str(port),
             "--workers",
             "1",
+            # stopped at once, open connections or not: a study's keep-alive connection would
+            # otherwise hold a stop for seconds
+            "--uvicorn-opts",
+            "--timeout-graceful-shutdown 1",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
