@@ -93,8 +93,11 @@ def run_in_process(
                 os.chdir(cwd)
             sys.stdout, sys.stderr = out, err
             code = main(argv[2:])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
+        except SystemExit as exit_:  # as the interpreter ends: None is 0, a message is 1
+            code = 0 if exit_.code is None else exit_.code
+            if not isinstance(code, int):
+                print(code, file=err)
+                code = 1
         except BaseException:  # what a new process would print before exiting 1
             traceback.print_exc(file=err)
             code = 1
