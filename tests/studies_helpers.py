@@ -55,16 +55,21 @@ def run_in_process(
 
     A test worker has Keras, MLflow and Optuna loaded already: seconds saved a command. What a
     command changes for its process is put back afterwards: the environment, the working folder,
-    signal handlers, logging's handlers and levels, warning filters, sys.stdout and sys.stderr.
+    signal handlers, logging's handlers and levels, warning filters, sys.stdout and sys.stderr,
+    the secrets it was given to mask. pytest's own exceptions (a timeout) and Ctrl-C go through.
     Warnings print to its stderr, each once, as in a new process (not recorded by pytest).
     `env`: variables set for it; the temp folder and MLflow's tracking and registry URIs are read
     from the environment again, as a new process would (an earlier test may have set them)."""
     import tempfile
 
+    from _pytest.outcomes import OutcomeException
     from mlflow.tracking._model_registry import utils as registry_uri
     from mlflow.tracking._tracking_service import utils as tracking_uri
 
+    from experiments.common import redact
+
     uris = tracking_uri._tracking_uri, registry_uri._registry_uri, tempfile.tempdir
+    secrets = set(redact._known)  # the values a command was given, masked from then on
     out, err = io.StringIO(), io.StringIO()
     environment, folder = dict(os.environ), os.getcwd()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -98,6 +103,8 @@ def run_in_process(
             if not isinstance(code, int):
                 print(code, file=err)
                 code = 1
+        except (KeyboardInterrupt, OutcomeException):  # pytest's own: a timeout, a Ctrl-C
+            raise
         except BaseException:  # what a new process would print before exiting 1
             traceback.print_exc(file=err)
             code = 1
@@ -107,6 +114,8 @@ def run_in_process(
             os.environ.clear()
             os.environ.update(environment)
             tracking_uri._tracking_uri, registry_uri._registry_uri, tempfile.tempdir = uris
+            redact._known.clear()
+            redact._known.update(secrets)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             root.handlers[:], root.level = root_state

@@ -14,6 +14,7 @@ import warnings
 import mlflow
 import pytest
 
+from experiments.common import redact  # its import sets the telemetry defaults: done before
 from tests.studies_helpers import run_in_process
 
 pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
@@ -71,3 +72,23 @@ def test_an_exception_is_a_traceback_and_exit_1():
     result = run_in_process(command, ["-m", "cmd"])
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+
+
+def test_pytest_s_own_stop_goes_through_and_secrets_are_forgotten():
+    """A timeout (pytest-timeout fails the test from inside the command) is not turned into an
+    exit code; a secret a command was given is not masked in later tests' commands."""
+
+    def times_out(argv):
+        pytest.fail("Timeout >900.0s")
+
+    with pytest.raises(pytest.fail.Exception):
+        run_in_process(times_out, ["-m", "cmd"])
+    known = set(redact._known)
+
+    def given_a_password(argv):
+        redact.guard_console(argv)
+        return 0
+
+    secret = "postgresql://user:s3cret-from-a-test@host/db"
+    assert run_in_process(given_a_password, ["-m", "cmd", f"storage={secret}"]).returncode == 0
+    assert redact._known == known
