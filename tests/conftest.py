@@ -93,22 +93,6 @@ def smoke_losses_study(tmp_path_factory):
     return runs_dir, result
 
 
-# The files that take longest (minutes each, measured: docs/BENCHMARKS.md section 11), handed
-# to the two workers first: a worker that draws one of them last would leave the other idle.
-LONGEST_FIRST = (
-    "test_faults.py", "test_reliability.py", "test_pareto.py", "test_engines.py",
-    "test_racing.py", "test_distributed.py", "test_registration_lock.py", "test_report.py",
-    "test_concurrent_starts.py", "test_security.py", "test_humantest.py", "test_heartbeats.py",
-)  # fmt: skip
-
-
-def pytest_collection_modifyitems(items):
-    """Each of the longest files first, in the order above; the rest after, as collected. Every
-    worker collects the same order, as pytest-xdist requires."""
-    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 def pytest_runtest_setup(item):
     """A test marked `needs(what, present)` (`tests/needs.py`) without what it needs: skipped
     here, failed in CI."""
