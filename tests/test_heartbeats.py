@@ -138,6 +138,34 @@ def test_a_failed_heartbeat_write_is_retried_and_said_and_the_heartbeat_goes_on(
     assert newest_beat(path) >= unlocked - 1.0  # beats resumed after the lock
 
 
+def test_a_beat_that_fails_right_after_the_first_names_its_trial(tmp_path, monkeypatch, caplog):
+    """The store locked the moment the first beat is in (before anything else is read): the
+    next beat's failure still names the trial by its number (once it named only the trial's
+    database id, when the lock came between the write and the look-up of the number)."""
+    path = tmp_path / "optuna.db"
+    storage = LivenessStorage(
+        f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 0.2}},
+        heartbeat_interval=HEARTBEAT, grace_period=3 * HEARTBEAT,
+    )  # fmt: skip
+    trial = optuna.create_study(study_name="s", storage=storage).ask()
+    lock = sqlite3.connect(path, isolation_level=None)
+    write = optuna.storages.RDBStorage.record_heartbeat
+
+    def write_then_lock(self, trial_id: int) -> None:
+        write(self, trial_id)
+        if not lock.in_transaction:
+            lock.execute("BEGIN EXCLUSIVE")
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", write_then_lock)
+    with caplog.at_level(logging.WARNING, logger="experiments.stores.heartbeats"):
+        storage.record_heartbeat(trial._trial_id)  # written, then the store is locked
+        storage.record_heartbeat(trial._trial_id)  # fails
+    lock.execute("ROLLBACK")
+    lock.close()
+    (failed,) = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
+    assert failed.startswith(f"heartbeat of trial {trial.number} not written"), failed
+
+
 def test_a_trial_reclaimed_mid_run_has_its_run_closed_and_its_slow_worker_steps_aside(tmp_path):
     """Worker A (host a) is frozen (SIGSTOP) in its first trial's fit; worker B (host b), on the
     same stores, runs the other grid points, and reclaims it once A's heartbeat is stale: the

@@ -19,6 +19,7 @@ from colorize.backend import import_keras_quietly
 from experiments.analysis.ranking import group_bests
 from experiments.common import records as r
 from experiments.common.errors import INCOMPLETE_EXIT, UsageError
+from experiments.common.heap import frozen_heap
 from experiments.engines import Engine
 from experiments.engines.factory import engine_type, make_engine
 from experiments.engines.racing import raced
@@ -132,7 +133,8 @@ def _run_opened(cfg, profile, spec, argv, secondary, runs_dir, name, dataset, da
     if cfg.workers > 1 and not secondary:
         workers = start_workers(argv or [], cfg.workers - 1, runs_dir / "logs" / name)
         print(f"started {len(workers)} more worker(s); their logs: {runs_dir / 'logs' / name}")
-    outcome = _run_trials(engine, runner, total, workers, tracker if not secondary else None)
+    with frozen_heap():
+        outcome = _run_trials(engine, runner, total, workers, tracker if not secondary else None)
     for note in outcome.notes:
         print(f"note: {note}")
     if outcome.still_running:

@@ -14,13 +14,15 @@ import os
 import shutil
 import tempfile
 import warnings
+from functools import cache
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
 from experiments.common.errors import UsageError
 
 
-def model_requirements() -> list[str]:
+@cache  # the installed packages do not change while a study runs; reading them takes ~1 s
+def model_requirements() -> tuple[str, ...]:
     """The packages loading the model needs, pinned to this environment: Keras, its backend's
     distribution (e.g. `tensorflow-cpu` for `tensorflow`), numpy, pandas, Pillow and MLflow.
 
@@ -35,7 +37,7 @@ def model_requirements() -> list[str]:
     for module in ("keras", keras.backend.backend(), "numpy", "pandas", "PIL", "mlflow"):
         for name in distributions.get(module, [])[:1]:
             pinned.setdefault(name, f"{name}=={version(name)}")
-    return list(pinned.values())
+    return tuple(pinned.values())
 
 
 def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str | None:
@@ -68,7 +70,7 @@ def log_best_model(run_id: str, model_path: Path, registered_name: str) -> str |
             signature=ModelSignature(inputs=schema, outputs=schema),
             input_example=input_example(),
             registered_model_name=registered_name,
-            pip_requirements=model_requirements(),
+            pip_requirements=list(model_requirements()),
         )
     version = getattr(info, "registered_model_version", None)
     return None if version is None else str(version)

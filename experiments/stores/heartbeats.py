@@ -65,6 +65,9 @@ class LivenessStorage(RDBStorage):
         return stale
 
     def record_heartbeat(self, trial_id: int) -> None:
+        # named before the write: once a beat is in, the store may be locked (a failing write
+        # must still say which trial)
+        self._trial_name(trial_id)
         try:
             super().record_heartbeat(trial_id)
         except Exception as error:  # a locked or unreachable store: the next beat tries again
@@ -79,7 +82,6 @@ class LivenessStorage(RDBStorage):
                     self.heartbeat_interval,
                 )
             return
-        self._trial_name(trial_id)  # known for the message, should a later write fail
         with self._failing_lock:
             recovered = trial_id in self._failing
             self._failing.discard(trial_id)

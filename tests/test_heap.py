@@ -1,0 +1,42 @@
+"""The collector kept out of the trials' way (`experiments.common.heap.frozen_heap`): what was
+there before is collected first, never kept for good, and seen again afterwards."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+from experiments.common.heap import frozen_heap
+
+pytestmark = pytest.mark.fast  # the unit tier: `python -m pytest -m fast -n 0`
+
+
+class Node:
+    """An object in a reference cycle: only the cycle collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_from_before_is_collected_and_the_heap_is_handed_back():
+    assert gc.get_freeze_count() == 0
+    garbage = Node()
+    gone = weakref.ref(garbage)
+    del garbage  # unreachable, but alive until a collection
+    with frozen_heap():
+        assert gone() is None  # collected before the freeze, not kept for good
+        assert gc.get_freeze_count() > 0
+        made_inside = Node()
+        inside = weakref.ref(made_inside)
+        del made_inside
+        gc.collect()
+        assert inside() is None  # what the trials make is still collected
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_heap_is_handed_back_when_the_trials_raise():
+    with pytest.raises(RuntimeError), frozen_heap():
+        raise RuntimeError("a trial failed")
+    assert gc.get_freeze_count() == 0
