@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from experiments.ui import JOB_EXECUTION
 from tests.needs import missing
 
 
@@ -135,7 +136,8 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, port: int | None = No
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        # without MLflow's GenAI job runner and its seven workers (as `experiments.ui` starts it)
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", JOB_EXECUTION: "false"},
     )
     url = f"http://127.0.0.1:{port}"
 

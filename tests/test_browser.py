@@ -9,6 +9,8 @@ dataset on the study's run, the study and its trials in the dashboard), saves sc
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +57,25 @@ def test_ui_is_bound_to_loopback_only(ui):
     out = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
     listening = [line for line in out.splitlines() if f":{port} " in line]
     assert listening and all("127.0.0.1:" in line for line in listening), listening
+
+
+def test_the_ui_runs_without_mlflows_job_workers(ui):
+    """The UI server's session holds the server alone: none of the job runner and seven
+    workers MLflow starts for its GenAI jobs (about 1.8 GB)."""
+    url, _ = ui
+    port = url.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    (pid,) = {int(p) for p in re.findall(rf":{port} .*?pid=(\d+)", out)}
+    session = os.getsid(pid)
+    commands = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
+                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" "))
+        except OSError:
+            continue  # ended meanwhile
+    assert any(b"uvicorn" in c for c in commands), commands  # the server itself
+    assert not [c for c in commands if b"huey" in c or b"_job_runner" in c], commands
 
 
 def test_study_experiment_lists_its_runs_with_their_optimizer(ui):

@@ -1,6 +1,7 @@
 """MLflow's usage telemetry as the user chose it: an opt-out in either spelling reaches the real
 MLflow UI server that `experiments.ui` starts (read from the server process's own environment);
-without one, nothing is changed."""
+without one, nothing is changed. MLflow's GenAI job workers are off there unless the user turned
+them on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from experiments.common.telemetry import OPT_OUT_VARIABLES
+from experiments.ui import JOB_EXECUTION
 from tests.servers import free_port, wait_until
 
 
@@ -35,8 +37,19 @@ def server_environment(pid: int) -> dict[str, str]:
 def test_the_ui_passes_the_users_telemetry_choice_to_its_server(
     given, expected, smoke_optimizers_study
 ):
-    runs_dir = smoke_optimizers_study[0]
     env = {k: v for k, v in os.environ.items() if k not in OPT_OUT_VARIABLES} | given
+    env.pop(JOB_EXECUTION, None)
+    seen, out = ui_server_environment(smoke_optimizers_study[0], env)
+    assert "  optimizers: http://127.0.0.1:" in out
+    assert seen.get("MLFLOW_DISABLE_TELEMETRY") == expected
+    if "DO_NOT_TRACK" in given:
+        assert seen["DO_NOT_TRACK"] == given["DO_NOT_TRACK"]  # the user's own, kept as it was
+    assert seen[JOB_EXECUTION] == "false"  # MLflow's GenAI job workers: none
+
+
+def ui_server_environment(runs_dir: Path, env: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The environment of the MLflow UI server `experiments.ui` starts on `runs_dir` with
+    `env`, and what the command printed."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "experiments.ui", f"runs_dir={runs_dir}", f"port={port}"],
@@ -59,7 +72,11 @@ def test_the_ui_passes_the_users_telemetry_choice_to_its_server(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-    assert "  optimizers: http://127.0.0.1:" in server.stdout.read()
-    assert seen.get("MLFLOW_DISABLE_TELEMETRY") == expected
-    if "DO_NOT_TRACK" in given:
-        assert seen["DO_NOT_TRACK"] == given["DO_NOT_TRACK"]  # the user's own, kept as it was
+    return seen, server.stdout.read()
+
+
+def test_a_users_own_job_execution_setting_reaches_the_server(smoke_optimizers_study):
+    """The UI turns MLflow's GenAI job workers off unless the user said otherwise."""
+    env = {**os.environ, JOB_EXECUTION: "true"}
+    seen, _ = ui_server_environment(smoke_optimizers_study[0], env)
+    assert seen[JOB_EXECUTION] == "true"
