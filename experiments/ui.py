@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
     if not dashboard:
         # MLflow's server would start a job runner and seven worker processes for its GenAI
-        # jobs (LLM judges, prompt optimization): about 1.8 GB and 17 s of CPU that browsing a
-        # study never uses. A user who set the variable keeps their choice.
+        # jobs (LLM judges, prompt optimization): about 1.9 GB and 20 s of CPU that browsing a
+        # study never uses (bench/bench_ui_processes.py). A user's own setting stands.
         os.environ.setdefault(JOB_EXECUTION, "false")
     os.environ.update(secrets)
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly

@@ -61,7 +61,7 @@ def test_ui_is_bound_to_loopback_only(ui):
 
 def test_the_ui_runs_without_mlflows_job_workers(ui):
     """The UI server's session holds the server alone: none of the job runner and seven
-    workers MLflow starts for its GenAI jobs (about 1.8 GB)."""
+    workers MLflow starts for its GenAI jobs (about 1.9 GB, `bench/bench_ui_processes.py`)."""
     url, _ = ui
     port = url.rsplit(":", 1)[1]
     out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
