@@ -10,7 +10,8 @@ address serves its own UI, so its address is printed). `dashboard` runs optuna-d
 study's Optuna storage (`sqlite:///<runs_dir>/optuna.db`, or `storage=`, a journal file too).
 Binding to another host exposes the runs to the network: do so (`host=0.0.0.0`) only on a
 trusted network. `MLFLOW_DISABLE_TELEMETRY=true` or `DO_NOT_TRACK=1` turns MLflow's usage
-telemetry off for the server it starts (`experiments.common.telemetry`).
+telemetry off for the server it starts (`experiments.common.telemetry`). The MLflow UI starts
+without MLflow's GenAI job workers unless `MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true` is set.
 """
 
 from __future__ import annotations
@@ -170,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     honour_opt_out()  # the server inherits the user's choice on MLflow's telemetry
     if not dashboard:
         # MLflow's server would start a job runner and seven worker processes for its GenAI
-        # jobs (LLM judges, prompt optimization): about 1.9 GB and 20 s of CPU that browsing a
-        # study never uses (bench/bench_ui_processes.py). A user's own setting stands.
+        # jobs (LLM judges, prompt optimization), each loading MLflow, that browsing a study
+        # never uses (bench/bench_ui_processes.py). A user's own setting stands.
         os.environ.setdefault(JOB_EXECUTION, "false")
     os.environ.update(secrets)
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly

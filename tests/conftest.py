@@ -9,6 +9,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # As a user's shell has it: TensorFlow, imported first by a test module, would otherwise set
 # TF_CPP_MIN_LOG_LEVEL=1 here, and every command the tests start would inherit it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# MLflow's GenAI job workers as the project's UI has them by default (off): a developer's own
+# setting would otherwise change what the UI tests see
+os.environ.pop("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", None)
 
 from pathlib import Path  # noqa: E402
 

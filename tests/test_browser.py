@@ -10,7 +10,6 @@ dataset on the study's run, the study and its trials in the dashboard), saves sc
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -42,8 +41,8 @@ def ui(smoke_optimizers_study):
     port = free_port()
     command = [sys.executable, "-m", "experiments.ui", f"runs_dir={runs_dir}", f"port={port}"]
     url = f"http://127.0.0.1:{port}"
-    with running(command, f"{url}/health"):
-        yield url, runs_dir
+    with running(command, f"{url}/health") as server:
+        yield url, runs_dir, server.pid
 
 
 def browser_page(playwright):
@@ -52,7 +51,7 @@ def browser_page(playwright):
 
 
 def test_ui_is_bound_to_loopback_only(ui):
-    url, _ = ui
+    url, _, _ = ui
     port = url.rsplit(":", 1)[1]
     out = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
     listening = [line for line in out.splitlines() if f":{port} " in line]
@@ -62,11 +61,8 @@ def test_ui_is_bound_to_loopback_only(ui):
 def test_the_ui_runs_without_mlflows_job_workers(ui):
     """The UI server's session holds the server alone: none of the job runner and seven
     workers MLflow starts for its GenAI jobs (about 1.9 GB, `bench/bench_ui_processes.py`)."""
-    url, _ = ui
-    port = url.rsplit(":", 1)[1]
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
-    (pid,) = {int(p) for p in re.findall(rf":{port} .*?pid=(\d+)", out)}
-    session = os.getsid(pid)
+    _, _, server = ui
+    session = os.getsid(server)  # the UI command's own: it became the server (exec)
     commands = []
     for entry in Path("/proc").iterdir():
         try:
@@ -75,13 +71,13 @@ def test_the_ui_runs_without_mlflows_job_workers(ui):
         except OSError:
             continue  # ended meanwhile
     assert any(b"uvicorn" in c for c in commands), commands  # the server itself
-    assert not [c for c in commands if b"huey" in c or b"_job_runner" in c], commands
+    assert not [c for c in commands if b"mlflow.server.jobs" in c or b"huey" in c], commands
 
 
 def test_study_experiment_lists_its_runs_with_their_optimizer(ui):
     from playwright.sync_api import sync_playwright
 
-    url, runs_dir = ui
+    url, runs_dir, _ = ui
     runs = mlflow_runs(runs_dir, "optimizers")
     trials = runs[runs["tags.colorize.role"] == "trial"]
     experiment_id = runs["experiment_id"].iloc[0]
@@ -119,7 +115,7 @@ def test_every_printed_link_opens_the_model_training_view(ui, smoke_optimizers_s
     from experiments.common.links import LOCAL_UI, run_link
     from experiments.ui import runs_links
 
-    url, runs_dir = ui
+    url, runs_dir, _ = ui
     lines = smoke_optimizers_study[1].stdout.strip().splitlines()
     study_link = lines[-2].removeprefix("the study's runs in the MLflow UI: ")
     assert study_link.startswith(LOCAL_UI) and study_link.endswith(
@@ -158,7 +154,7 @@ def test_the_report_and_the_dataset_show_on_the_study_run(ui, tmp_path):
 
     from experiments.report.__main__ import main as report_main
 
-    url, runs_dir = ui
+    url, runs_dir, _ = ui
     assert (
         report_main(["study=optimizers", f"runs_dir={runs_dir}", f"reports_dir={tmp_path}"]) == 0
     )

@@ -157,11 +157,15 @@ def test_a_beat_that_fails_right_after_the_first_names_its_trial(tmp_path, monke
             lock.execute("BEGIN EXCLUSIVE")
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", write_then_lock)
-    with caplog.at_level(logging.WARNING, logger="experiments.stores.heartbeats"):
-        storage.record_heartbeat(trial._trial_id)  # written, then the store is locked
-        storage.record_heartbeat(trial._trial_id)  # fails
-    lock.execute("ROLLBACK")
-    lock.close()
+    try:
+        with caplog.at_level(logging.WARNING, logger="experiments.stores.heartbeats"):
+            storage.record_heartbeat(trial._trial_id)  # written, then the store is locked
+            assert lock.in_transaction
+            storage.record_heartbeat(trial._trial_id)  # fails
+    finally:
+        if lock.in_transaction:
+            lock.execute("ROLLBACK")
+        lock.close()
     (failed,) = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
     assert failed.startswith(f"heartbeat of trial {trial.number} not written"), failed
 

@@ -77,6 +77,7 @@ def ui_server_environment(runs_dir: Path, env: dict[str, str]) -> tuple[dict[str
 
 def test_a_users_own_job_execution_setting_reaches_the_server(smoke_optimizers_study):
     """The UI turns MLflow's GenAI job workers off unless the user said otherwise."""
-    env = {**os.environ, JOB_EXECUTION: "true"}
+    # "0" (off, in MLflow's spelling) differs from the project's "false" and starts no workers
+    env = {**os.environ, JOB_EXECUTION: "0"}
     seen, _ = ui_server_environment(smoke_optimizers_study[0], env)
-    assert seen[JOB_EXECUTION] == "true"
+    assert seen[JOB_EXECUTION] == "0"

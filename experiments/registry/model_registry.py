@@ -21,7 +21,7 @@ from pathlib import Path
 from experiments.common.errors import UsageError
 
 
-@cache  # the installed packages do not change while a study runs; reading them takes ~1 s
+@cache  # installed packages do not change while the process runs; reading them takes ~1 s
 def model_requirements() -> tuple[str, ...]:
     """The packages loading the model needs, pinned to this environment: Keras, its backend's
     distribution (e.g. `tensorflow-cpu` for `tensorflow`), numpy, pandas, Pillow and MLflow.

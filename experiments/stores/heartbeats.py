@@ -66,8 +66,9 @@ class LivenessStorage(RDBStorage):
 
     def record_heartbeat(self, trial_id: int) -> None:
         # named before the write: once a beat is in, the store may be locked (a failing write
-        # must still say which trial)
-        self._trial_name(trial_id)
+        # must still say which trial); a store already failing is not asked again
+        failing = trial_id in self._failing
+        name = "" if failing else self._trial_name(trial_id)
         try:
             super().record_heartbeat(trial_id)
         except Exception as error:  # a locked or unreachable store: the next beat tries again
@@ -77,7 +78,7 @@ class LivenessStorage(RDBStorage):
             if first:
                 log.warning(
                     "heartbeat of %s not written (%s); tried again every %s s",
-                    self._trial_name(trial_id),
+                    name or self._trial_name(trial_id),
                     first_line(error.__cause__ or error),  # Optuna's own words say little
                     self.heartbeat_interval,
                 )
