@@ -27,6 +27,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def session_command_lines(leader: int, but: int | None = None) -> list[bytes]:
+    """The command lines (as `ps` shows them) of every process in `leader`'s session, but the
+    process `but`."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == but:
+            continue
+        try:
+            if os.getsid(int(entry.name)) == leader:
+                lines.append((entry / "cmdline").read_bytes())
+        except (OSError, ProcessLookupError):
+            continue  # ended meanwhile
+    return lines
+
+
 def wait_until(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

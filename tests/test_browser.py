@@ -9,7 +9,6 @@ dataset on the study's run, the study and its trials in the dashboard), saves sc
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.needs import needs
-from tests.servers import free_port, running
+from tests.servers import free_port, running, session_command_lines
 from tests.studies_helpers import load_trials, mlflow_runs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -62,14 +61,7 @@ def test_the_ui_runs_without_mlflows_job_workers(ui):
     """The UI server's session holds the server alone: none of the job runner and seven
     workers MLflow starts for its GenAI jobs (about 1.9 GB, `bench/bench_ui_processes.py`)."""
     _, _, server = ui
-    session = os.getsid(server)  # the UI command's own: it became the server (exec)
-    commands = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
-                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" "))
-        except OSError:
-            continue  # ended meanwhile
+    commands = session_command_lines(server)  # the UI command's session: it became the server
     assert any(b"uvicorn" in c for c in commands), commands  # the server itself
     assert not [c for c in commands if b"mlflow.server.jobs" in c or b"huey" in c], commands
 

@@ -15,6 +15,7 @@ import pytest
 from colorize.predict import ModelNotFound, load_model
 from experiments.common.errors import UsageError
 from experiments.settings.config import load_yaml
+from tests.servers import session_command_lines
 
 
 def test_model_with_code_inside_is_refused(tmp_path):
@@ -31,21 +32,6 @@ def test_yaml_with_python_objects_is_refused(tmp_path):
     path.write_text("name: !!python/object/apply:os.system ['echo owned']\n")
     with pytest.raises(UsageError, match="is not valid YAML"):
         load_yaml(path, "study")
-
-
-def session_command_lines(leader: int, but: int | None = None) -> list[bytes]:
-    """The command lines (as `ps` shows them) of every process in `leader`'s session, but the
-    process `but`."""
-    lines = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == but:
-            continue
-        try:
-            if os.getsid(int(entry.name)) == leader:
-                lines.append((entry / "cmdline").read_bytes())
-        except (OSError, ProcessLookupError):
-            continue  # ended meanwhile
-    return lines
 
 
 def run_watching_command_lines(*args: str) -> tuple[subprocess.CompletedProcess, set[bytes]]:

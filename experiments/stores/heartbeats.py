@@ -67,8 +67,7 @@ class LivenessStorage(RDBStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         # named before the write: once a beat is in, the store may be locked (a failing write
         # must still say which trial); a store already failing is not asked again
-        failing = trial_id in self._failing
-        name = "" if failing else self._trial_name(trial_id)
+        name = "" if trial_id in self._failing else self._trial_name(trial_id)
         try:
             super().record_heartbeat(trial_id)
         except Exception as error:  # a locked or unreachable store: the next beat tries again
