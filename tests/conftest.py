@@ -68,32 +68,36 @@ def photo_folder(tmp_path, embedded_photos) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_optimizers_study(tmp_path_factory):
-    """One smoke `optimizers` study run through the real command, shared by the tests that only
-    read it (or rerun it, which adds nothing): (runs_dir, the finished process). Run in a new
+    """One smoke `optimizers` study run through the real command, once for the whole run
+    (`study_built_once`), shared by the tests that only read it (or rerun it, which adds
+    nothing): (this worker's copy of its runs_dir, the finished process). Run in a new
     process, so its console is the one a user sees (`test_studies` reads it)."""
+    from tests.built_once import study_built_once
     from tests.studies_helpers import run_cli
 
-    runs_dir = tmp_path_factory.mktemp("smoke-optimizers")
-    # compiled, as at the quick profile (the smoke profile runs eagerly to start sooner)
-    result = run_cli(
-        "study=optimizers", "profile=smoke", "trainer.run_eagerly=false", f"runs_dir={runs_dir}",
-        fresh=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return runs_dir, result
+    def build(runs_dir: Path):
+        # compiled, as at the quick profile (the smoke profile runs eagerly to start sooner)
+        return run_cli(
+            "study=optimizers", "profile=smoke", "trainer.run_eagerly=false",
+            f"runs_dir={runs_dir}", fresh=True,
+        )  # fmt: skip
+
+    return study_built_once(tmp_path_factory, "smoke-optimizers", build)
 
 
 @pytest.fixture(scope="session")
 def smoke_losses_study(tmp_path_factory):
     """One smoke `losses` study (both heads trained and registered) run through the command,
-    shared by the tests of the heads and of the human test, each of which works on its own copy
-    (`copy_stores`): (runs_dir, the finished command)."""
+    once for the whole run (`study_built_once`), shared by the tests of the heads and of the
+    human test, each of which works on its own copy (`copy_stores`): (runs_dir, the finished
+    command)."""
+    from tests.built_once import study_built_once
     from tests.studies_helpers import run_cli
 
-    runs_dir = tmp_path_factory.mktemp("smoke-losses") / "mlruns"
-    result = run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return runs_dir, result
+    def build(runs_dir: Path):
+        return run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
+
+    return study_built_once(tmp_path_factory, "smoke-losses", build, folder="mlruns")
 
 
 def pytest_runtest_setup(item):

@@ -49,8 +49,9 @@ def test_study_runs_every_optimizer_and_logs_each_trial(optimizers_study):
     for metric in ("psnr", "ssim", "delta_e2000", "ab_auc", "colorfulness_pred"):
         assert children[f"metrics.{metric}"].notna().all(), metric
     assert "trials table" in result.stdout
+    (given,) = [a for a in result.args if a.startswith("runs_dir=")]  # built once, then copied
     assert result.stdout.strip().splitlines()[-1] == (
-        f"browse the runs: python -m experiments.ui runs_dir={runs_dir}"
+        f"browse the runs: python -m experiments.ui {given}"
     )
     assert (runs_dir / "optimizers-optuna-trials.csv").exists()
     assert not native_log_lines(result.stderr)
