@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from colorize import images
+from colorize.cache_root import cache_root
 from colorize.datasets.photos import DataError, PhotoRef
 
 CATALOGUE = Path(__file__).with_name("landscapes.tsv")
@@ -65,8 +65,7 @@ def packages() -> list[str]:
 
 def cache_dir() -> Path:
     """`$COLORIZE_CACHE/landscapes`, default `~/.cache/colorize-studies/landscapes`."""
-    base = os.environ.get("COLORIZE_CACHE") or Path.home() / ".cache" / "colorize-studies"
-    return Path(base).expanduser() / NAME
+    return cache_root() / NAME
 
 
 def _deb_members(deb: Path) -> dict[str, bytes]:

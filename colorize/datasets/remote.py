@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import os
 import re
 import shutil
 import tarfile
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from colorize import images
+from colorize.cache_root import cache_root
 from colorize.datasets.photos import DataError, PhotoRef, folder_photos
 from colorize.locks import exclusive
 
@@ -190,8 +190,7 @@ def parse_url(source: str) -> UrlSource:
 
 def archives_dir() -> Path:
     """`$COLORIZE_CACHE/archives`, default `~/.cache/colorize-studies/archives`."""
-    base = os.environ.get("COLORIZE_CACHE") or Path.home() / ".cache" / "colorize-studies"
-    return Path(base).expanduser() / "archives"
+    return cache_root() / "archives"
 
 
 def _download(source: UrlSource, folder: Path) -> Path:

@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from experiments.common.errors import UsageError
 from experiments.common.redact import mask_secrets
+from experiments.stores.mlflow_schema import seed_new_store
 from experiments.stores.store_locks import store_lock
 from experiments.stores.store_urls import check_reachable, check_sqlite
 from experiments.tracking.model_versions import ModelVersions
@@ -60,6 +61,7 @@ class Tracker(StudyRunRecords, TrialRunRecords, ModelVersions):
         # MLflow creates (and migrates) a new store's tables as a client opens it, racing any
         # other process doing the same at the same moment: they take turns
         with store_lock(tracking_uri, "mlflow-store"):
+            seed_new_store(tracking_uri)  # MLflow's empty schema, not its migrations replayed
             self.client = MlflowClient(tracking_uri)
             self.experiment_id = self._experiment()
         self.parent_run_id: str | None = None

@@ -1,0 +1,84 @@
+"""A new SQLite MLflow store seeded with MLflow's empty schema (`experiments.stores.mlflow_schema`)
+is the store MLflow would have made: same tables, indexes and migration version, its Default
+experiment where the store is; a damaged or unmakeable copy never reaches a study."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments.stores.mlflow_schema import empty_schema, schema_dir, seed_new_store
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("COLORIZE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def schema(database: Path) -> tuple[set, str]:
+    """The store's tables and indexes, each with the clauses of its SQL (in any order: MLflow's
+    migrations write a table's constraints in an order that differs from run to run), and its
+    migration version."""
+    with closing(sqlite3.connect(database)) as connection:
+        objects = {
+            (kind, name, frozenset((sql or "").split(", \n")))
+            for kind, name, sql in connection.execute("SELECT type, name, sql FROM sqlite_master")
+        }
+        (version,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    return objects, version
+
+
+def test_a_seeded_store_is_the_one_mlflow_makes(cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root: ./mlruns
+    made, seeded = tmp_path / "made", tmp_path / "seeded"
+    made.mkdir(), seeded.mkdir()
+    (made_default,) = MlflowClient(f"sqlite:///{made / 'mlflow.db'}").search_experiments()
+    assert seed_new_store(f"sqlite:///{seeded / 'mlflow.db'}")
+    assert schema(seeded / "mlflow.db") == schema(made / "mlflow.db")
+    client = MlflowClient(f"sqlite:///{seeded / 'mlflow.db'}")
+    (default,) = client.search_experiments()
+    assert default.name == "Default"
+    # made as it is opened, as MLflow's own: nothing of where the schema was made
+    assert default.artifact_location == made_default.artifact_location
+    assert default.creation_time >= made_default.creation_time
+    run = client.create_run(client.create_experiment("study")).info.run_id
+    client.log_metric(run, "val_loss", 0.5)
+    assert client.get_run(run).data.metrics == {"val_loss": 0.5}
+    assert list(schema_dir().glob("mlflow-*.db")) == [empty_schema()]  # one copy, kept
+
+
+def test_a_made_store_or_another_kind_of_store_is_left_alone(cache, tmp_path):
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"the user's own")
+    assert not seed_new_store(f"sqlite:///{store}")
+    assert store.read_bytes() == b"the user's own"
+    assert not seed_new_store("postgresql://user@localhost/mlflow")
+    assert not seed_new_store(f"sqlite:///{tmp_path / 'no-folder' / 'mlflow.db'}")
+    assert not (tmp_path / "no-folder").exists()
+
+
+def test_a_damaged_copy_is_made_again_with_a_warning(cache, tmp_path, caplog):
+    template = empty_schema()
+    data = bytearray(template.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = bytes(4096)  # a page zeroed, as bad storage
+    template.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="experiments"):
+        assert seed_new_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert "remaking the damaged MLflow schema copy" in caplog.text
+    assert schema(tmp_path / "mlflow.db")[1]  # a sound store
+    MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
+
+
+def test_without_a_cache_mlflow_makes_the_store_itself(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("COLORIZE_CACHE", str(blocked))
+    assert empty_schema() is None
+    assert not seed_new_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert not (tmp_path / "mlflow.db").exists()
