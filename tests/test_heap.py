@@ -20,6 +20,14 @@ class Node:
         self.me = self
 
 
+@pytest.fixture(autouse=True)
+def unfrozen():
+    """The heap as a study's own process has it: the suite's freeze (conftest) lifted here."""
+    gc.unfreeze()
+    yield
+    gc.freeze()
+
+
 @pytest.fixture
 def no_automatic_collection():
     """Collections only where the code asks for them: none can pass a test for it."""
