@@ -104,24 +104,31 @@ def test_unusable_backend_is_a_one_line_error(backend, message, command, tmp_pat
 
 
 COUNT_COLLECTIONS = """
-import gc, sys
-from colorize.backend import import_keras_quietly
+import gc, importlib, sys
 
+module, function = sys.argv[1].split(":")
+load = getattr(importlib.import_module(module), function)
 collections = []
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
-if sys.argv[1] == "off":
+if sys.argv[2] == "off":
     gc.disable()
-import_keras_quietly()
+load()
 print(len(collections), gc.isenabled())
 """
 
 
+@pytest.mark.parametrize(
+    "load", ["colorize.backend:import_keras_quietly", "experiments.flow.study:load_libraries"]
+)
 @pytest.mark.parametrize(("before", "after"), [("on", "True"), ("off", "False")])
-def test_keras_is_imported_without_collections_and_the_collector_is_handed_back(before, after):
-    """The import makes about a million objects and no garbage: no collection runs while it
-    does, and the collector is left as the command had it."""
+def test_libraries_are_imported_without_collections_and_the_collector_is_handed_back(
+    load, before, after
+):
+    """Keras alone (commands that predict), or with MLflow and Optuna (a study): imports make
+    about a million objects and no garbage, so no collection runs while they do, and the
+    collector is left as the command had it."""
     result = subprocess.run(
-        [sys.executable, "-c", COUNT_COLLECTIONS, before],
+        [sys.executable, "-c", COUNT_COLLECTIONS, load, before],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from colorize.backend import import_keras_quietly
+from colorize.backend import collector_paused, import_keras_quietly
 from experiments.analysis.ranking import group_bests
 from experiments.common import records as r
 from experiments.common.errors import INCOMPLETE_EXIT, UsageError
@@ -85,12 +85,25 @@ def _prepare(cfg: RunConfig, spec: StudySpec, profile: Profile, runs_dir: Path):
     return name, dataset, current, environment, engine, tracker
 
 
+def load_libraries() -> None:
+    """Keras (with its backend), MLflow and Optuna, imported at once with the cycle collector
+    paused (`collector_paused`): seconds off the start of every study process and worker.
+
+    Raises:
+        BackendUnavailable: KERAS_BACKEND is unknown or its package is missing.
+    """
+    with collector_paused():
+        import_keras_quietly(will_seed=True)
+        import mlflow  # noqa: F401
+        import optuna  # noqa: F401
+
+
 def run(cfg: RunConfig, profile: Profile, spec: StudySpec, argv: list[str] | None = None) -> int:
     secondary = is_secondary()
     spec = raced(cfg, spec)  # a race's seeds reach its cap (and its fingerprint says so)
     runs_dir = Path(cfg.runs_dir).expanduser()
     _check_places(cfg, runs_dir)  # before the seconds Keras takes to load: a mistake is told now
-    import_keras_quietly(will_seed=True)  # an unusable KERAS_BACKEND is reported before any work
+    load_libraries()  # an unusable KERAS_BACKEND is reported before any work
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # e.g. under /proc, which says it is writable
