@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -18,11 +17,11 @@ from mlflow.tracking import MlflowClient
 
 from experiments.common.errors import UsageError
 from experiments.stores.store_locks import store_lock
+from tests.lock_holder import hold
 from tests.servers import create_database, free_port, mlflow_server, postgres_server
 from tests.studies_helpers import copy_stores
 
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no TensorFlow state forked
-HELD = 1.0  # seconds each process holds the lock in the lock-only test
 
 
 def _rerun_at_once(barrier, argv: list[str]) -> None:
@@ -117,23 +116,16 @@ def test_two_processes_registering_at_once_on_an_mlflow_server_make_one_version_
     )
 
 
-def _hold(barrier, url: str, times) -> None:
-    barrier.wait(timeout=60)
-    with store_lock(url, "publish.test", required=True):
-        start = time.monotonic()
-        time.sleep(HELD)  # the lock is held this long: the other process must wait it out
-        times.append((start, time.monotonic()))
-
-
 def _held_in_turn(url: str) -> list[tuple[float, float]]:
-    barrier, times = SPAWN.Barrier(2), SPAWN.Manager().list()
-    processes = [SPAWN.Process(target=_hold, args=(barrier, url, times)) for _ in range(2)]
+    barrier, times = SPAWN.Barrier(2), SPAWN.Queue()
+    processes = [SPAWN.Process(target=hold, args=(barrier, url, times)) for _ in range(2)]
     for process in processes:
         process.start()
+    held = [times.get(timeout=120) for _ in processes]
     for process in processes:
         process.join(timeout=120)
     assert [process.exitcode for process in processes] == [0, 0]
-    return sorted(times)
+    return sorted(held)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal", "folder", "postgresql"])
