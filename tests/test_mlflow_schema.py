@@ -63,6 +63,58 @@ def test_a_made_store_or_another_kind_of_store_is_left_alone(cache, tmp_path):
     assert not (tmp_path / "no-folder").exists()
 
 
+@pytest.mark.parametrize("left", ["mlflow.db-journal", "mlflow.db-wal", "mlflow.db-shm"])
+def test_no_copy_beside_a_journal_sqlite_would_replay_into_it(cache, tmp_path, left):
+    """A killed writer's journal, its store moved aside: SQLite would roll the old store's
+    pages into a copy (its experiments and all); an empty file, as MLflow makes, ignores it."""
+    (tmp_path / left).write_bytes(b"pages of a store moved away")
+    assert not seed_new_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_no_copy_in_memory_with_options_or_over_a_link(cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert not seed_new_store("sqlite:///:memory:")
+    assert not seed_new_store(f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=30")
+    link = tmp_path / "mlflow.db"
+    link.symlink_to(tmp_path / "elsewhere.db")  # a store to be made at the link's target
+    assert not seed_new_store(f"sqlite:///{link}")
+    # no file named ":memory:" or "mlflow.db?timeout=30", the link left a link
+    assert link.is_symlink() and [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+
+
+def test_a_store_made_meanwhile_by_another_process_is_kept(cache, tmp_path, monkeypatch):
+    """The UI or a user's `mlflow ui` open stores without the lock: one made between the check
+    and the copy is never replaced, and no part of the copy is left beside it."""
+    import shutil
+
+    from experiments.stores import mlflow_schema
+
+    store = tmp_path / "mlflow.db"
+    copy = shutil.copyfile
+
+    def copy_then_another_makes_it(source, target):
+        copy(source, target)
+        store.write_bytes(b"made by another process")
+
+    monkeypatch.setattr(mlflow_schema.shutil, "copyfile", copy_then_another_makes_it)
+    assert not seed_new_store(f"sqlite:///{store}")
+    assert store.read_bytes() == b"made by another process"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_copy_of_other_migrations_is_made_again(cache, tmp_path):
+    """A copy made by a build of this MLflow version with other migrations: MLflow would refuse
+    a store made from it, so it is made again."""
+    template = empty_schema()
+    with closing(sqlite3.connect(template)) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'another'")
+        connection.commit()
+    assert seed_new_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert schema(tmp_path / "mlflow.db")[1] != "another"
+    MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
+
+
 def test_a_damaged_copy_is_made_again_with_a_warning(cache, tmp_path, caplog):
     template = empty_schema()
     data = bytearray(template.read_bytes())
@@ -70,7 +122,7 @@ def test_a_damaged_copy_is_made_again_with_a_warning(cache, tmp_path, caplog):
     template.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="experiments"):
         assert seed_new_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert "remaking the damaged MLflow schema copy" in caplog.text
+    assert "remaking the MLflow schema copy" in caplog.text
     assert schema(tmp_path / "mlflow.db")[1]  # a sound store
     MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()
 

@@ -32,22 +32,46 @@ def schema_dir() -> Path:
 
 def seed_new_store(tracking_uri: str) -> bool:
     """Where `tracking_uri` names a SQLite store not made yet, put a copy of the empty schema
-    there; True when it did. Call it holding the store's lock (`store_lock`): two processes
-    must not both seed one file."""
-    path = sqlite_path(tracking_uri)
-    if path is None or path.exists() or not path.parent.is_dir():
-        return False  # not SQLite, made already, or no folder: MLflow says what is wrong
+    there; True when it did. Call it holding the store's lock (`store_lock`)."""
+    path = _new_store_path(tracking_uri)
+    if path is None:
+        return False
     template = empty_schema()
     if template is None:
         return False
     part = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     try:
         shutil.copyfile(template, part)
-        os.replace(part, path)  # whole or not at all: a copy cut short is never the store
+        # whole or not at all, and never over a store another process (one that opens stores
+        # without the lock: the UI, a user's `mlflow ui`) has made meanwhile
+        os.link(part, path)
     except OSError:
-        part.unlink(missing_ok=True)
         return False
+    finally:
+        part.unlink(missing_ok=True)
     return True
+
+
+def _new_store_path(tracking_uri: str) -> Path | None:
+    """The file a new SQLite store would be made in, or None where a copy must not go: not
+    SQLite, in memory, with options (`?timeout=`), a name already taken (a store, a link, an
+    empty file), a journal or write-ahead log left beside it (SQLite would replay it into the
+    copy), or no folder (MLflow says what is wrong)."""
+    import sqlalchemy
+
+    if sqlite_path(tracking_uri) is None:
+        return None
+    try:
+        url = sqlalchemy.engine.make_url(tracking_uri)
+    except sqlalchemy.exc.ArgumentError:
+        return None
+    if url.query or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    beside = [path.with_name(path.name + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
+    if any(os.path.lexists(file) for file in beside) or not path.parent.is_dir():
+        return None
+    return path
 
 
 def empty_schema() -> Path | None:
@@ -55,47 +79,51 @@ def empty_schema() -> Path | None:
     own table creation); None where it cannot be made or read."""
     try:
         import mlflow
-        from mlflow.store.db.utils import _initialize_tables
-    except ImportError:  # MLflow moved it: it makes each store itself
+        from mlflow.store.db.utils import _get_latest_schema_revision, _initialize_tables
+    except ImportError:  # MLflow moved them: it makes each store itself
         return None
     folder = schema_dir()
     template = folder / f"mlflow-{mlflow.__version__}.db"
     try:
+        revision = _get_latest_schema_revision()
         folder.mkdir(parents=True, exist_ok=True)
         with exclusive(folder / ".lock"):
-            if template.exists() and not _sound(template):
-                log.warning("remaking the damaged MLflow schema copy %s", template)
+            if template.exists() and _revision(template) != revision:
+                # damaged, or made by a build of this version with other migrations
+                log.warning("remaking the MLflow schema copy %s", template)
                 template.unlink()
             if not template.exists():
-                _make(template, _initialize_tables)
+                _make(template, _initialize_tables, revision)
     except Exception as error:  # the cache is only a shortcut: never fail a study for it
         log.debug("no MLflow schema copy in %s: %s", folder, error)
         return None
     return template
 
 
-def _make(template: Path, initialize_tables) -> None:
+def _make(template: Path, initialize_tables, revision: str) -> None:
     import sqlalchemy
 
     part = template.with_name(f".{template.name}.{uuid.uuid4().hex}")
-    engine = sqlalchemy.create_engine(f"sqlite:///{part}")
     try:
-        initialize_tables(engine)
+        engine = sqlalchemy.create_engine(f"sqlite:///{part}")
+        try:
+            initialize_tables(engine)
+        finally:
+            engine.dispose()
+        if _revision(part) != revision:
+            raise RuntimeError("the schema MLflow made does not read back")
+        os.replace(part, template)
     finally:
-        engine.dispose()
-    if not _sound(part):
         part.unlink(missing_ok=True)
-        raise RuntimeError("the schema MLflow made does not read back")
-    os.replace(part, template)
 
 
-def _sound(database: Path) -> bool:
-    """The file reads as a whole SQLite database holding MLflow's migration version."""
+def _revision(database: Path) -> str | None:
+    """The MLflow migration a whole, readable SQLite database is at; None if it is not one."""
     try:
         with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
             if connection.execute("PRAGMA quick_check").fetchone() != ("ok",):
-                return False
-            version = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+                return None
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.Error:
-        return False
-    return version is not None
+        return None
+    return row[0] if row else None
