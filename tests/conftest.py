@@ -67,7 +67,7 @@ def photo_folder(tmp_path, embedded_photos) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_optimizers_study(tmp_path_factory):
+def smoke_optimizers_study(tmp_path_factory, worker_id):
     """One smoke `optimizers` study run through the real command, once for the whole run
     (`study_built_once`), shared by the tests that only read it (or rerun it, which adds
     nothing): (this worker's copy of its runs_dir, the finished process). Run in a new
@@ -82,11 +82,11 @@ def smoke_optimizers_study(tmp_path_factory):
             f"runs_dir={runs_dir}", fresh=True,
         )  # fmt: skip
 
-    return study_built_once(tmp_path_factory, "smoke-optimizers", build)
+    return study_built_once(tmp_path_factory, worker_id, "smoke-optimizers", build)
 
 
 @pytest.fixture(scope="session")
-def smoke_losses_study(tmp_path_factory):
+def smoke_losses_study(tmp_path_factory, worker_id):
     """One smoke `losses` study (both heads trained and registered) run through the command,
     once for the whole run (`study_built_once`), shared by the tests of the heads and of the
     human test, each of which works on its own copy (`copy_stores`): (runs_dir, the finished
@@ -97,7 +97,7 @@ def smoke_losses_study(tmp_path_factory):
     def build(runs_dir: Path):
         return run_cli("study=losses", "profile=smoke", f"runs_dir={runs_dir}")
 
-    return study_built_once(tmp_path_factory, "smoke-losses", build, folder="mlruns")
+    return study_built_once(tmp_path_factory, worker_id, "smoke-losses", build, folder="mlruns")
 
 
 def pytest_collection_finish(session):

@@ -22,10 +22,14 @@ class Node:
 
 @pytest.fixture(autouse=True)
 def unfrozen():
-    """The heap as a study's own process has it: the suite's freeze (conftest) lifted here."""
+    """The heap as a study's own process has it: the suite's freeze (conftest) lifted here,
+    and made again afterwards, garbage collected first, where there was one."""
+    frozen = gc.get_freeze_count()
     gc.unfreeze()
     yield
-    gc.freeze()
+    if frozen:
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture
