@@ -23,8 +23,11 @@ import threading
 import time
 from pathlib import Path
 
-from experiments.humantest.scripted import take_test
-from experiments.humantest.store import AnswerStore
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from experiments.humantest.scripted import take_test  # noqa: E402
+from experiments.humantest.store import AnswerStore  # noqa: E402
+from tests.studies_helpers import run_cli  # noqa: E402
 
 LINK = re.compile(r"(http://[\d.]+:\d+)/\?t=([A-Za-z0-9_-]+)")
 
@@ -114,11 +117,9 @@ def main() -> None:
         runs_dir = args.runs_dir
         if runs_dir is None:
             runs_dir = Path(scratch) / "runs"
-            subprocess.run(
-                [sys.executable, "-m", "experiments.run", "study=losses", "profile=smoke",
-                 f"runs_dir={runs_dir}"],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            run_cli(
+                "study=losses", "profile=smoke", f"runs_dir={runs_dir}", fresh=True
+            ).check_returncode()
         over_http(runs_dir, args.participants)
         store_alone(Path(scratch), args.participants)
 

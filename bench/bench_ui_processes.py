@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.ui import JOB_EXECUTION  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
+from tests.studies_helpers import run_cli  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -86,11 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         runs_dir = Path(folder) / "runs"
-        subprocess.run(
-            [sys.executable, "-m", "experiments.run", "study=optimizers", "profile=smoke",
-             f"runs_dir={runs_dir}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        run_cli(
+            "study=optimizers", "profile=smoke", f"runs_dir={runs_dir}", fresh=True
+        ).check_returncode()
         measure(runs_dir, "false", 0)  # warm-up: files read once before either is measured
         with_jobs = measure(runs_dir, "true", args.settle)
         without = measure(runs_dir, "false", args.settle)
