@@ -15,7 +15,7 @@ from tests.studies_helpers import native_log_lines, run_colorize
 def model_path(smoke_data, tmp_path_factory):
     """A model trained for two epochs on the smoke data, saved as a user's `.keras` file."""
     model = build_model(image_size=32)
-    train(model, smoke_data, optimizer="adam", epochs=2, batch_size=8)
+    train(model, smoke_data, optimizer="adam", epochs=2, batch_size=8, run_eagerly=True)
     return save_model(model, tmp_path_factory.mktemp("model") / "model.keras", l_scaling="unit")
 
 

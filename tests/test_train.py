@@ -120,7 +120,9 @@ def test_early_stopping_stops_and_restores_best_weights(smoke_data):
 
     model = build_model(image_size=32)
     snapshots = SpoiledSnapshots()
-    result = train(model, smoke_data, epochs=8, patience=1, callbacks=[snapshots])
+    result = train(  # eager: no graph to trace, the same stopping and restoring
+        model, smoke_data, epochs=8, patience=1, callbacks=[snapshots], run_eagerly=True
+    )
     assert result.stopped_early and result.epochs_run < 8
     assert result.best_epoch < result.epochs_run
     best = result.best_val_loss
@@ -155,7 +157,7 @@ def test_optimizers_by_name_and_the_papers_alias():
 def test_diverging_loss_raises(smoke_data):
     model = build_model(image_size=32, strides=1)
     with pytest.raises(TrainingDiverged, match="NaN|infinite"):
-        train(model, smoke_data, optimizer="adam", learning_rate=1e12, epochs=3)
+        train(model, smoke_data, optimizer="adam", learning_rate=1e12, epochs=3, run_eagerly=True)
 
 
 def test_metrics_are_perfect_for_the_truth_and_worse_for_gray(smoke_data):
@@ -202,7 +204,12 @@ def test_fit_continues_from_a_checkpoint_of_the_float_input_model(smoke_data, tm
     from colorize import checkpoint
 
     old = build_model(image_size=32)
-    old.compile(optimizer=make_optimizer("adamax", 1e-3), loss="mse", metrics=["accuracy"])
+    old.compile(
+        optimizer=make_optimizer("adamax", 1e-3),
+        loss="mse",
+        metrics=["accuracy"],
+        run_eagerly=True,
+    )
     inputs = lab.scale_l(lab.decode_l(smoke_data.train_l))
     old.fit(inputs, lab.ab_to_target(lab.decode_ab(smoke_data.train_ab)), epochs=1, verbose=0)
     stopper = checkpoint.ResumableEarlyStopping(monitor="val_loss", restore_best_weights=True)
@@ -221,7 +228,7 @@ def test_fit_continues_from_a_checkpoint_of_the_float_input_model(smoke_data, tm
 
     resumed = train(
         build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=tmp_path,
-        callbacks=[FirstWeights()],
+        callbacks=[FirstWeights()], run_eagerly=True,
     )  # fmt: skip
     assert resumed.resumed_from_epoch == 1 and resumed.history["loss"][0] == 0.5
     assert seen["steps"] == steps > 0  # the optimizer's state came along
@@ -252,7 +259,9 @@ DAMAGES = {  # how a checkpoint's files are found damaged after they were writte
 def two_epoch_checkpoint(smoke_data, tmp_path_factory):
     """A checkpoint folder after a 2-epoch fit, made once: each case damages its own copy."""
     folder = tmp_path_factory.mktemp("checkpoint")
-    train(build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=folder)
+    train(
+        build_model(image_size=32), smoke_data, epochs=2, checkpoint_dir=folder, run_eagerly=True
+    )
     return folder
 
 
@@ -264,7 +273,9 @@ def test_unreadable_checkpoint_is_ignored_not_trusted(
     error."""
     shutil.copytree(two_epoch_checkpoint, tmp_path, dirs_exist_ok=True)
     DAMAGES[damage](tmp_path)
-    result = train(build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path)
+    result = train(
+        build_model(image_size=32), smoke_data, epochs=1, checkpoint_dir=tmp_path, run_eagerly=True
+    )  # what is read back is the same compiled or not: no graph to trace for it
     assert result.resumed_from_epoch == 0 and result.epochs_run == 1
     assert "ignoring unreadable checkpoint" in caplog.text and "the fit starts over" in caplog.text
 
