@@ -19,8 +19,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-pytest_plugins = ["tests.file_order"]  # test files run longest first
-
 SMOKE_SIZE = 32
 
 
