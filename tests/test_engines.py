@@ -171,6 +171,34 @@ def test_pruned_trial_keeps_its_curve_and_ends_killed(runner_factory, tmp_path):
     assert "learning_curve.png" in {a.path for a in tracker.client.list_artifacts(run.info.run_id)}
 
 
+@pytest.mark.parametrize("server_gone", [True, False])
+def test_a_failed_write_mid_fit_sends_the_curve_only_where_the_server_answers(
+    runner_factory, monkeypatch, server_gone
+):
+    """The second epoch's metrics cannot be written: the fit stops there. Where the MLflow
+    server is gone, the study stops and the learning curve is not sent (each request to a
+    server that is gone waits through MLflow's retries); where it answers, the first epoch's
+    curve is kept and only the trial fails."""
+    from experiments.common.errors import StudyStopped, TrialFailed
+
+    runner, tracker = runner_factory("architecture")
+    reason = "tracking_uri http://127.0.0.1:9 is unreachable" if server_gone else ""
+    sent, write = [], tracker.log_metrics
+
+    def failed_write(run_id, metrics, step=0):
+        if step > 1:
+            raise ConnectionError("log-batch failed")
+        write(run_id, metrics, step)
+
+    monkeypatch.setattr(tracker, "log_metrics", failed_write)
+    monkeypatch.setattr(tracker, "server_gone", lambda: reason)
+    monkeypatch.setattr(tracker, "unreachable", lambda: reason)
+    monkeypatch.setattr(tracker, "log_figure", lambda run_id, figure, name: sent.append(name))
+    with pytest.raises(StudyStopped if server_gone else TrialFailed, match=reason or "log-batch"):
+        runner.run(0, {"kernel_size": 3, "padding": "same", "strides": 2})
+    assert sent == ([] if server_gone else ["learning_curve.png"])
+
+
 def test_diverging_trials_fail_with_their_reason_and_the_study_goes_on(tmp_path):
     # A huge learning rate makes losses NaN: such a trial fails with its reason, the study goes
     # on to the next trial, and the command still exits 0 with every trial recorded.

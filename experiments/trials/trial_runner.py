@@ -219,7 +219,7 @@ class TrialRunner:
 
     def _fit(self, number, cfg, model, run_id, callbacks, checkpoint_dir, history):
         try:
-            return train(
+            result = train(
                 model,
                 self.data,
                 **calls(cfg)["train"],
@@ -230,13 +230,22 @@ class TrialRunner:
                 checkpoint_dir=checkpoint_dir,
                 checkpoint_tag=self.fingerprint,
             )
-        finally:
-            if history.get("loss"):
-                figure = figures.learning_curve_figure(
-                    history, f"trial {number}", head_of(model).loss_label
-                )
-                self.tracker.log_figure(run_id, figure, r.CURVE_ARTIFACT)
-                figures.close(figure)
+        except BaseException:
+            # The curve so far, where the store still takes it: sent to an MLflow server that
+            # is gone, it would only hold the stopping study through MLflow's retries.
+            if not self.tracker.server_gone():
+                self._log_curve(number, model, run_id, history)
+            raise
+        self._log_curve(number, model, run_id, history)
+        return result
+
+    def _log_curve(self, number: int, model, run_id: str, history: dict) -> None:
+        if history.get("loss"):
+            figure = figures.learning_curve_figure(
+                history, f"trial {number}", head_of(model).loss_label
+            )
+            self.tracker.log_figure(run_id, figure, r.CURVE_ARTIFACT)
+            figures.close(figure)
 
     def _fit_and_record(
         self, number: int, cfg: RunConfig, run_id: str, callbacks: list, checkpoint_dir: Path
